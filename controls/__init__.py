@@ -1,0 +1,1 @@
+"""Chaos Toolkit controls: the recorder and the live shippers built on it."""

@@ -1,0 +1,165 @@
+"""Target configuration, resolved once into typed objects before anything is sent.
+
+Precedence, highest first: CLI flags, environment, the `--config` file, the
+journal's experiment `configuration` and `secrets` (chaosdb's `influxdb` and
+`grafana` keys, `prometheus_base_url`). `{"type": "env", "key": ...}`
+references are resolved from the environment, `${...}` from `--var`.
+"""
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+__all__ = ["Secret", "Settings", "load_config_file", "mask_url", "resolve_references"]
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential. Its text form is masked so it cannot leak by accident."""
+
+    value: str
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+def mask_url(url: str) -> str:
+    """The URL without user:password, for messages and labels."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def load_config_file(path: Optional[str]) -> Dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as error:
+        raise ConfigError("--config", f"cannot read {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            "--config", f"{path}: line {error.lineno} column {error.colno}: {error.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError("--config", f"{path}: expected a JSON object")
+    return data
+
+
+def resolve_references(
+    value: Any, env: Mapping[str, str], variables: Mapping[str, Any], key: str
+) -> Any:
+    """Resolve chaostoolkit's env references and `${name}` variables, recursively."""
+    if isinstance(value, dict):
+        if value.get("type") == "env" and "key" in value:
+            name = value["key"]
+            if name in env:
+                return env[name]
+            if "default" in value:
+                return value["default"]
+            return None
+        return {
+            k: resolve_references(v, env, variables, f"{key}.{k}") for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            resolve_references(v, env, variables, f"{key}[{i}]") for i, v in enumerate(value)
+        ]
+    if isinstance(value, str) and "${" in value:
+        return _substitute(value, variables, key)
+    return value
+
+
+def _substitute(text: str, variables: Mapping[str, Any], key: str) -> Any:
+    from string import Template
+
+    whole = text.strip()
+    if whole.startswith("${") and whole.endswith("}") and whole.count("${") == 1:
+        name = whole[2:-1]
+        if name in variables:
+            return variables[name]
+    try:
+        return Template(text).safe_substitute(variables)
+    except ValueError as error:
+        raise ConfigError(key, f"bad ${{...}} substitution: {error}") from None
+
+
+class Settings:
+    """Every source of target configuration for one journal, by precedence.
+
+    Sinks read what they need through `pick`, which returns the first value
+    found from CLI flags, environment, config file, then the journal.
+    """
+
+    def __init__(
+        self,
+        cli: Optional[Mapping[str, Any]] = None,
+        env: Optional[Mapping[str, str]] = None,
+        file: Optional[Mapping[str, Any]] = None,
+        configuration: Optional[Mapping[str, Any]] = None,
+        secrets: Optional[Mapping[str, Any]] = None,
+        variables: Optional[Mapping[str, Any]] = None,
+    ):
+        self.cli = dict(cli or {})
+        self.env = dict(os.environ if env is None else env)
+        self.file = dict(file or {})
+        variables = dict(variables or {})
+        self.configuration = resolve_references(
+            dict(configuration or {}), self.env, variables, "configuration"
+        )
+        self.secrets = resolve_references(
+            dict(secrets or {}), self.env, variables, "secrets"
+        )
+
+    def pick(
+        self,
+        *,
+        cli: Optional[str] = None,
+        env: Optional[str] = None,
+        file: Optional[str] = None,
+        journal: Optional[str] = None,
+        default: Any = None,
+    ) -> Any:
+        """First value found; `file` and `journal` are dotted paths."""
+        if cli and self.cli.get(cli) not in (None, (), []):
+            return self.cli[cli]
+        if env and self.env.get(env) not in (None, ""):
+            return self.env[env]
+        if file:
+            value = _dig(self.file, file)
+            if value is not None:
+                return value
+        if journal:
+            value = _dig(self.configuration, journal)
+            if value is not None:
+                return value
+        return default
+
+    def secret(self, name: str) -> Optional[Any]:
+        """A secret by name from any scope of the journal's `secrets`."""
+        for scope in self.secrets.values():
+            if isinstance(scope, dict) and scope.get(name) is not None:
+                return scope[name]
+        return None
+
+
+def _dig(data: Mapping[str, Any], path: str) -> Any:
+    current: Any = data
+    for part in path.split("."):
+        if not isinstance(current, dict):
+            return None
+        current = current.get(part)
+    return current

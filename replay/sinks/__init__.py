@@ -1,0 +1,64 @@
+"""Sinks: where Events go. Each sink module is a pure serializer plus a small transport.
+
+A sink module (``replay.sinks.<name>``) exposes:
+
+- ``OPTIONS``: the click options it adds to ``chaos-replay`` (a list of
+  ``click.option(...)`` decorators);
+- ``targets(settings) -> list[Target]``: its targets resolved from a
+  :class:`replay.config.Settings`, raising :class:`replay.errors.ConfigError`
+  naming the key at fault. No target configured -> ``[]``.
+
+A ``Target`` has a ``label`` (kind and URL, never a credential) and:
+
+- ``plan(run) -> list[PlannedRequest]``: the exact requests a send would make,
+  credentials masked (``--dry-run``);
+- ``send(run) -> Delivery``: deliver the run's events; never raises for a
+  backend failure, it reports it in the Delivery.
+"""
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+__all__ = ["PlannedRequest", "Delivery", "SINK_MODULES", "sink_modules"]
+
+# Order is the order targets are listed and sent to.
+SINK_MODULES: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    method: str
+    url: str
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one target did with one run's events."""
+
+    target: str
+    delivered: Tuple[str, ...] = ()
+    failed: Tuple[str, ...] = ()
+    error: Optional[str] = None
+    notes: Tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.error is None
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "delivered": len(self.delivered),
+            "failed": list(self.failed),
+            "error": self.error,
+            "notes": list(self.notes),
+        }
+
+
+def sink_modules() -> List[Any]:
+    return [importlib.import_module(f"{__name__}.{name}") for name in SINK_MODULES]
