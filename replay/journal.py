@@ -1,0 +1,495 @@
+"""Read chaoslib journals (1.0 to 1.45) and the recorder's side files into a Run.
+
+A journal gives the activities (its run entries are authoritative: same ids
+with or without our extension); the recorder's extension, when present, adds
+precise phase boundaries, marks and the interruption. Any input that cannot be
+read raises a JournalError naming the file and the JSON location at fault.
+"""
+import json
+import os
+from datetime import datetime
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from .errors import JournalError
+from .events import (
+    ACTIVITY,
+    EXPERIMENT,
+    INTERRUPTION,
+    KINDS,
+    MARK,
+    PHASE,
+    Event,
+    Run,
+    activity_id,
+    experiment_id,
+    interruption_id,
+    parse_time,
+    phase_id,
+    run_id_for,
+)
+
+__all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "read_source", "read_journal", "read_side_file",
+           "journal_to_run", "recorded_extension"]
+
+EXTENSION_NAME = "chaostoolkit-replay"
+SIDE_FILE_MARKER = "side-file"
+
+PHASE_NAMES = {
+    "before": "steady-state hypothesis before",
+    "method": "method",
+    "after": "steady-state hypothesis after",
+    "rollbacks": "rollbacks",
+}
+
+_KIND_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
+_ERROR_TEXT_LIMIT = 200
+
+
+def read_source(path: str) -> Run:
+    """A journal or a side file, told apart by the side file's first line."""
+    if _first_line_is_side_file_header(path):
+        return read_side_file(path)
+    return read_journal(path)
+
+
+def read_journal(path: str) -> Run:
+    document = _load_json(path)
+    return journal_to_run(document, path)
+
+
+def _open(path: str):
+    try:
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise JournalError(path, "", "is a directory, not a journal file") from None
+    except FileNotFoundError:
+        raise JournalError(path, "", "no such file") from None
+    except OSError as error:
+        raise JournalError(path, "", f"cannot read: {error.strerror}") from None
+
+
+def _first_line_is_side_file_header(path: str) -> bool:
+    with _open(path) as handle:
+        first = handle.readline(4096)
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(header, dict) and header.get(EXTENSION_NAME) == SIDE_FILE_MARKER
+
+
+def _load_json(path: str) -> Any:
+    with _open(path) as handle:
+        data = handle.read()
+    if not data.strip():
+        raise JournalError(path, "", "empty file")
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as error:
+        raise JournalError(path, f"byte {error.start}", "not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        truncated = error.pos >= len(data.rstrip())
+        reason = "truncated JSON" if truncated else "invalid JSON"
+        raise JournalError(
+            path, f"line {error.lineno} column {error.colno}", f"{reason}: {error.msg}"
+        ) from None
+
+
+class _Reader:
+    """Walks one journal document, tracking the JSON location for error messages."""
+
+    def __init__(self, document: Any, source: str):
+        self.source = source
+        self.document = document
+
+    def fail(self, location: str, message: str) -> JournalError:
+        return JournalError(self.source, location, message)
+
+    def expect(self, value: Any, types, location: str, what: str) -> Any:
+        if not isinstance(value, types) or isinstance(value, bool) and bool not in _as_tuple(types):
+            raise self.fail(location, f"expected {what}, got {_json_type(value)}")
+        return value
+
+    def time(self, value: Any, location: str) -> datetime:
+        if not isinstance(value, str):
+            raise self.fail(location, f"expected an ISO-8601 timestamp, got {_json_type(value)}")
+        try:
+            return parse_time(value)
+        except (ValueError, OverflowError):
+            raise self.fail(location, f"unparsable timestamp {value[:40]!r}") from None
+
+    def optional_time(self, value: Any, location: str) -> Optional[datetime]:
+        return None if value is None else self.time(value, location)
+
+
+def _as_tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean", int: "a number", float: "a number", str: "a string",
+        list: "an array", dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def recorded_extension(document: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Our journal-level `extensions` entry, if the recorder wrote one."""
+    extensions = document.get("extensions")
+    if not isinstance(extensions, list):
+        return None
+    for entry in extensions:
+        if isinstance(entry, dict) and entry.get("name") == EXTENSION_NAME:
+            return entry
+    return None
+
+
+def journal_to_run(document: Any, source: str) -> Run:
+    reader = _Reader(document, source)
+    journal = reader.expect(document, dict, "$", "a journal object")
+    _reject_non_journals(reader, journal)
+
+    experiment = reader.expect(journal["experiment"], dict, "$.experiment", "an object")
+    title = experiment.get("title", "")
+    reader.expect(title, str, "$.experiment.title", "a string")
+    start_text = journal.get("start")
+    start = reader.time(start_text, "$.start")
+    end = reader.optional_time(journal.get("end"), "$.end")
+    status = journal.get("status")
+    if status is not None:
+        reader.expect(status, str, "$.status", "a string")
+    node = journal.get("node") or ""
+    reader.expect(node, str, "$.node", "a string")
+
+    extension = recorded_extension(journal)
+    recorded = _recorded_events(reader, extension) if extension else []
+    run_id = _recorded_run_id(reader, extension) or run_id_for(title, start_text, node)
+
+    run_status = status or "unknown"
+    activities, phases, failed = _derive_activities(reader, journal, run_id, run_status)
+
+    steady_states = journal.get("steady_states") or {}
+    experiment_event = Event(
+        id=experiment_id(run_id),
+        run_id=run_id,
+        kind=EXPERIMENT,
+        name=title,
+        start=start,
+        end=end,
+        status=run_status,
+        fields={
+            "deviated": bool(journal.get("deviated", False)),
+            "steady_state_before_met": _steady_state_met(steady_states.get("before")),
+            "steady_state_after_met": _steady_state_met(steady_states.get("after")),
+            "activities": len(activities),
+            "failed_activities": failed,
+        },
+    )
+    derived = [experiment_event, *phases, *activities]
+    interruption = _derived_interruption(reader, journal, run_id, activities, end or start)
+    if interruption:
+        derived.append(interruption)
+    return Run(
+        run_id,
+        source,
+        _merge(derived, recorded),
+        configuration=_mapping(experiment.get("configuration")),
+        secrets=_mapping(experiment.get("secrets")),
+        extension=extension or {},
+    )
+
+
+def _mapping(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _reject_non_journals(reader: _Reader, journal: Dict[str, Any]) -> None:
+    run = journal.get("run")
+    if "experiment" not in journal or ("start" not in journal and "run" not in journal):
+        raise reader.fail("$", "not a chaostoolkit journal (no experiment/start/run)")
+    if isinstance(run, list) and any(
+        isinstance(entry, dict) and "kind" in entry and "activity" not in entry for entry in run
+    ):
+        raise reader.fail("$.run", "pre-1.0 (2017) journal format is not supported")
+
+
+def _recorded_run_id(reader: _Reader, extension: Optional[Dict[str, Any]]) -> Optional[str]:
+    if not extension or extension.get("run_id") is None:
+        return None
+    return reader.expect(extension["run_id"], str, "$.extensions[].run_id", "a string")
+
+
+def _recorded_events(reader: _Reader, extension: Dict[str, Any]) -> List[Event]:
+    location = f"$.extensions[name={EXTENSION_NAME}].events"
+    entries = reader.expect(extension.get("events", []), list, location, "an array")
+    return [_event_from_record(reader, entry, f"{location}[{i}]") for i, entry in enumerate(entries)]
+
+
+def _event_from_record(reader: _Reader, entry: Any, location: str) -> Event:
+    reader.expect(entry, dict, location, "an event object")
+    try:
+        return Event.from_dict(entry)
+    except KeyError as error:
+        raise reader.fail(location, f"missing key {error.args[0]!r}") from None
+    except (TypeError, ValueError, OverflowError) as error:
+        raise reader.fail(location, f"invalid event: {error}") from None
+
+
+def _steady_state_met(state: Any) -> Optional[bool]:
+    if isinstance(state, dict) and "steady_state_met" in state:
+        return bool(state["steady_state_met"])
+    return None
+
+
+def _derive_activities(
+    reader: _Reader, journal: Dict[str, Any], run_id: str, run_status: str
+) -> Tuple[List[Event], List[Event], int]:
+    """Activity events in chaoslib's order of play, their phase events, and the failure count."""
+    steady_states = journal.get("steady_states")
+    if steady_states is None:
+        steady_states = {}
+    reader.expect(steady_states, dict, "$.steady_states", "an object")
+
+    groups: List[Tuple[str, int, str, Any]] = []  # (phase, iteration, location, state or entries)
+    if steady_states.get("before") is not None:
+        groups.append(("before", 0, "$.steady_states.before", steady_states["before"]))
+    during = steady_states.get("during") or []
+    reader.expect(during, list, "$.steady_states.during", "an array")
+    for index, state in enumerate(during):
+        if state is not None:
+            groups.append(("during", index + 1, f"$.steady_states.during[{index}]", state))
+    groups.append(("method", 0, "$.run", journal.get("run") or []))
+    if steady_states.get("after") is not None:
+        groups.append(("after", 0, "$.steady_states.after", steady_states["after"]))
+    groups.append(("rollbacks", 0, "$.rollbacks", journal.get("rollbacks") or []))
+
+    ordinals: Dict[Tuple[str, str], int] = {}
+    activities: List[Event] = []
+    phases: List[Event] = []
+    failed = 0
+    for phase, iteration, location, content in groups:
+        met = None
+        if phase in ("method", "rollbacks"):
+            entries = reader.expect(content, list, location, "an array")
+            entries_location = location
+        else:
+            reader.expect(content, dict, location, "an object")
+            entries_location = f"{location}.probes"
+            entries = reader.expect(content.get("probes") or [], list, entries_location, "an array")
+            met = _steady_state_met(content)
+        events = [
+            _activity_event(reader, entry, f"{entries_location}[{i}]", run_id, phase, ordinals, run_status)
+            for i, entry in enumerate(entries)
+        ]
+        failed += sum(1 for event in events if event.status == "failed")
+        activities.extend(events)
+        phase_event = _phase_event(run_id, phase, iteration, events, met)
+        if phase_event:
+            phases.append(phase_event)
+    return activities, phases, failed
+
+
+def _activity_event(
+    reader: _Reader,
+    entry: Any,
+    location: str,
+    run_id: str,
+    phase: str,
+    ordinals: Dict[Tuple[str, str], int],
+    run_status: str,
+) -> Event:
+    reader.expect(entry, dict, location, "a run entry object")
+    activity = reader.expect(entry.get("activity"), dict, f"{location}.activity", "an object")
+    name = activity.get("name", "")
+    reader.expect(name, str, f"{location}.activity.name", "a string")
+    activity_type = activity.get("type")
+    if activity_type is not None:
+        reader.expect(activity_type, str, f"{location}.activity.type", "a string")
+    start = reader.time(entry.get("start"), f"{location}.start")
+    end = reader.optional_time(entry.get("end"), f"{location}.end")
+
+    status = entry.get("status")
+    if status is None:
+        status = run_status if run_status in ("interrupted", "aborted") else "unknown"
+    reader.expect(status, str, f"{location}.status", "a string")
+
+    key = (phase, name)
+    ordinal = ordinals.get(key, 0)
+    ordinals[key] = ordinal + 1
+
+    fields: Dict[str, Any] = {}
+    if end is not None:
+        fields["duration"] = (end - start).total_seconds()
+    if "tolerance_met" in entry:
+        fields["tolerance_met"] = bool(entry["tolerance_met"])
+    if activity.get("background"):
+        fields["background"] = True
+    provider = activity.get("provider")
+    if isinstance(provider, dict) and isinstance(provider.get("type"), str):
+        fields["provider"] = provider["type"]
+    error = _error_text(entry.get("exception"))
+    if error:
+        fields["error"] = error
+    return Event(
+        id=activity_id(run_id, phase, name, ordinal),
+        run_id=run_id,
+        kind=ACTIVITY,
+        phase=phase,
+        name=name,
+        activity_type=activity_type,
+        start=start,
+        end=end,
+        status=status,
+        fields=fields,
+    )
+
+
+def _error_text(exception: Any) -> Optional[str]:
+    """The last meaningful line of chaoslib's formatted exception, kept short."""
+    if isinstance(exception, list):
+        lines = [line for chunk in exception if isinstance(chunk, str) for line in chunk.splitlines()]
+    elif isinstance(exception, str):
+        lines = exception.splitlines()
+    else:
+        return None
+    lines = [line.strip() for line in lines if line.strip()]
+    if not lines:
+        return None
+    text = lines[-1]
+    return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 1] + "…"
+
+
+def _phase_event(
+    run_id: str, phase: str, iteration: int, activities: List[Event], met: Optional[bool]
+) -> Optional[Event]:
+    if not activities:
+        return None
+    start = min(event.start for event in activities)
+    ends = [event.end for event in activities if event.end is not None]
+    end = max(ends) if ends else None
+    failed = any(event.status == "failed" for event in activities) or met is False
+    fields: Dict[str, Any] = {}
+    if met is not None:
+        fields["steady_state_met"] = met
+    name = PHASE_NAMES.get(phase, phase)
+    if phase == "during":
+        fields["iteration"] = iteration
+        name = f"steady-state hypothesis during #{iteration}"
+    return Event(
+        id=phase_id(run_id, phase, iteration),
+        run_id=run_id,
+        kind=PHASE,
+        phase=phase,
+        name=name,
+        start=start,
+        end=end,
+        status="failed" if failed else "succeeded",
+        fields=fields,
+    )
+
+
+def _derived_interruption(
+    reader: _Reader, journal: Dict[str, Any], run_id: str, activities: List[Event], fallback: datetime
+) -> Optional[Event]:
+    """An interruption point from the journal alone: at the end of the activity it cut short."""
+    interruption = journal.get("interruption")
+    if journal.get("status") != "interrupted" and interruption is None:
+        return None
+    fields: Dict[str, Any] = {}
+    if isinstance(interruption, dict):
+        for key, field_name in (("reason", "reason"), ("name", "signal")):
+            if isinstance(interruption.get(key), str):
+                fields[field_name] = interruption[key]
+    cut = [event for event in activities if event.status == "interrupted"]
+    when = (cut[-1].end or cut[-1].start) if cut else fallback
+    return Event(
+        id=interruption_id(run_id),
+        run_id=run_id,
+        kind=INTERRUPTION,
+        name="interruption",
+        start=when,
+        status="interrupted",
+        fields=fields,
+    )
+
+
+def _merge(derived: Iterable[Event], recorded: Iterable[Event]) -> Tuple[Event, ...]:
+    """One timeline: the journal's activities and experiment, the recorder's phases, marks
+    and interruption; what only one side has is kept from that side."""
+    by_id: Dict[str, Event] = {}
+    for event in derived:
+        by_id[event.id] = event
+    for event in recorded:
+        current = by_id.get(event.id)
+        if current is None or current.kind in (PHASE, MARK, INTERRUPTION):
+            by_id[event.id] = event
+    return order(by_id.values())
+
+
+def order(events: Iterable[Event]) -> Tuple[Event, ...]:
+    """Start order; at equal starts the enclosing event comes first."""
+    indexed = list(enumerate(events))
+    indexed.sort(key=lambda pair: (pair[1].start, _KIND_RANK[pair[1].kind], pair[0]))
+    return tuple(event for _, event in indexed)
+
+
+def read_side_file(path: str) -> Run:
+    """The recorder's NDJSON side file: a header line, then events (a later line wins).
+
+    A run killed mid-write leaves a partial last line: it is dropped, everything
+    before it is kept.
+    """
+    with _open(path) as handle:
+        raw_lines = handle.read().split(b"\n")
+    while raw_lines and not raw_lines[-1].strip():
+        raw_lines.pop()
+    if not raw_lines:
+        raise JournalError(path, "", "empty file")
+    header = _side_line(path, raw_lines[0], 1, last=False)
+    run_id = header.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise JournalError(path, "line 1", "side file header has no run_id")
+    reader = _Reader(None, path)
+    by_id: Dict[str, Event] = {}
+    for number, raw in enumerate(raw_lines[1:], start=2):
+        if not raw.strip():
+            continue
+        record = _side_line(path, raw, number, last=number == len(raw_lines))
+        if record is None:
+            continue
+        event = _event_from_record(reader, record, f"line {number}")
+        by_id[event.id] = event
+    return Run(run_id, path, order(by_id.values()))
+
+
+def _side_line(path: str, raw: bytes, number: int, last: bool) -> Optional[Dict[str, Any]]:
+    try:
+        record = json.loads(raw)
+    except ValueError as error:
+        if last:
+            return None
+        raise JournalError(path, f"line {number}", f"invalid JSON: {error}") from None
+    if not isinstance(record, dict):
+        raise JournalError(path, f"line {number}", "expected a JSON object")
+    return record
+
+
+def expand_inputs(paths: Iterable[str]) -> List[str]:
+    """Journals named on the command line: files as given, directories and globs expanded."""
+    import glob
+
+    expanded: List[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(
+                name for pattern in ("*.json", "*.jsonl")
+                for name in glob.glob(os.path.join(path, pattern))
+            )
+            expanded.extend(found or [path])
+        elif any(char in path for char in "*?[") and not os.path.exists(path):
+            expanded.extend(sorted(glob.glob(path)) or [path])
+        else:
+            expanded.append(path)
+    return expanded
