@@ -27,7 +27,7 @@ def timeline_text(run: Run) -> str:
         indent = "    " if event.kind == ACTIVITY else "  " if event.kind != EXPERIMENT else ""
         label = event.activity_type or event.kind if event.kind == ACTIVITY else event.kind
         lines.append(
-            f"  +{offset:9.3f}s {_seconds(event.duration):>10}  "
+            f"  {f'+{offset:.3f}s':>11} {_seconds(event.duration):>10}  "
             f"{indent}{label:<12} {printable(event.name)}  [{event.status}]"
         )
     lines.append(f"  {summary_line(run)}")
@@ -44,6 +44,8 @@ def summary_line(run: Run) -> str:
     else:
         deviated = "deviated" if experiment.fields.get("deviated") else "not deviated"
         head = f"status {experiment.status}, {deviated}"
+        if experiment.fields.get("steady_state_before_met") is False:
+            head += ", steady state not met before the method"
     return f"{head}; {len(activities)} activities" + (f": {by_status}" if by_status else "")
 
 

@@ -1,0 +1,199 @@
+"""`chaos-replay` (and `chaos replay`): a thin click shell over the engine."""
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Dict, List, Optional, Tuple
+
+import click
+
+from . import __version__
+from .config import Settings, load_config_file
+from .errors import (
+    EXIT_INVALID_CONFIG,
+    EXIT_INVALID_JOURNAL,
+    EXIT_OK,
+    EXIT_UNDELIVERED,
+    ConfigError,
+    JournalError,
+)
+from .events import Run, parse_time
+from .journal import expand_inputs, read_source
+from .render import delivery_text, plans_text, run_document, timeline_text
+from .sinks import sink_modules
+from .timeline import add_tags, only_actions, shift_to
+from .variables import load_variables
+
+logger = logging.getLogger("chaostoolkit_replay")
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done; 2 usage error; 3 invalid journal input; "
+    "4 invalid configuration (nothing was sent); 5 some events could not be delivered."
+)
+
+
+def _parse_tag(ctx, param, values) -> Dict[str, str]:
+    tags = {}
+    for value in values:
+        key, sep, tag_value = value.partition(":")
+        if not sep or not key or not tag_value:
+            raise click.BadParameter(f"{value!r} is not key:value", ctx=ctx, param=param)
+        tags[key] = tag_value
+    return tags
+
+
+def _parse_shift(ctx, param, value) -> Optional[datetime]:
+    if value is None:
+        return None
+    if value == "now":
+        return datetime.now(timezone.utc)
+    try:
+        return parse_time(value)
+    except (ValueError, OverflowError):
+        raise click.BadParameter(f"{value!r} is neither 'now' nor an ISO-8601 time", ctx=ctx, param=param)
+
+
+def _with_sink_options(command):
+    for module in reversed(sink_modules()):
+        for option in reversed(getattr(module, "OPTIONS", [])):
+            command = option(command)
+    return command
+
+
+@click.command(name="replay", epilog=EXIT_CODES_HELP)
+@click.argument("journals", nargs=-1, required=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Timeline as readable text or one JSON document.")
+@click.option("--dry-run", is_flag=True, help="Resolve targets and build every request; send nothing, show them.")
+@click.option("--shift-to", callback=_parse_shift, metavar="now|ISO-8601",
+              help="Re-time each run to start at this instant, keeping every offset.")
+@click.option("--tag", "tags", multiple=True, callback=_parse_tag, metavar="KEY:VALUE",
+              help="Add a tag to every event (repeatable).")
+@click.option("--only-actions", is_flag=True, help="Leave probes out.")
+@click.option("--var", "variables", multiple=True, metavar="NAME[:TYPE]=VALUE",
+              help="Value for ${NAME} in the journal's configuration (as `chaos run --var`).")
+@click.option("--var-file", "var_files", multiple=True, type=click.Path(dir_okay=False),
+              help="JSON/YAML file of configuration/secrets values, or a .env file (repeatable).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="JSON file of targets (sections influx, grafana, pushgateway, ...).")
+@click.option("--verbose", is_flag=True, help="Log details, including tracebacks, to stderr.")
+@_with_sink_options
+@click.version_option(__version__, prog_name="chaos-replay")
+def replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
+           config_path, verbose, **sink_options):
+    """Show a Chaos Toolkit run's timeline and ship its events to dashboards.
+
+    JOURNALS are journal.json files, the recorder's side files (*.events.jsonl),
+    directories of them, or globs.
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="chaos-replay: %(levelname)s: %(message)s")
+    exit_code = EXIT_OK
+    try:
+        config_file = load_config_file(config_path)
+        config_vars, env_overrides = load_variables(variables, var_files)
+    except ConfigError as error:
+        _error(str(error))
+        sys.exit(EXIT_INVALID_CONFIG)
+    env = {**os.environ, **env_overrides}
+
+    runs: List[Run] = []
+    for path in expand_inputs(journals):
+        try:
+            runs.append(_prepare(read_source(path), shift_to, tags, only_actions))
+        except JournalError as error:
+            _error(str(error))
+            exit_code = EXIT_INVALID_JOURNAL
+
+    targets_by_run, config_failed = _resolve_targets(runs, sink_options, env, config_file, config_vars)
+    if config_failed:
+        sys.exit(EXIT_INVALID_CONFIG)
+
+    documents = []
+    undelivered = False
+    with _progress(runs, targets_by_run, dry_run, output_format) as progress:
+        for run, targets in zip(runs, targets_by_run):
+            if dry_run:
+                plans = [(target.label, target.plan(run)) for target in targets]
+                deliveries = []
+            else:
+                plans = None
+                deliveries = [target.send(run) for target in targets]
+                undelivered = undelivered or any(not d.ok for d in deliveries)
+                progress.update(1)
+            if output_format == "json":
+                documents.append(run_document(run, plans, deliveries))
+            else:
+                _echo_text(run, plans, deliveries)
+    if output_format == "json":
+        click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
+    if undelivered and exit_code == EXIT_OK:
+        exit_code = EXIT_UNDELIVERED
+    sys.exit(exit_code)
+
+
+def _prepare(run: Run, shift, tags, actions_only) -> Run:
+    if actions_only:
+        run = only_actions(run)
+    run = add_tags(run, tags)
+    if shift is not None:
+        run = shift_to(run, shift)
+    return run
+
+
+def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple[List[list], bool]:
+    """Every target of every run, before anything is sent; config errors all reported."""
+    resolved, failed, reported = [], False, set()
+    modules = sink_modules()
+    for run in runs:
+        settings = Settings(cli=sink_options, env=env, file=config_file,
+                            configuration=run.configuration, secrets=run.secrets,
+                            variables=config_vars)
+        targets = []
+        for module in modules:
+            try:
+                targets.extend(module.targets(settings))
+            except ConfigError as error:
+                failed = True
+                message = f"{run.source}: {error}"
+                if message not in reported:
+                    reported.add(message)
+                    _error(message)
+        resolved.append(targets)
+    return resolved, failed
+
+
+class _NoProgress:
+    def update(self, _steps):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(runs, targets_by_run, dry_run, output_format):
+    """A progress bar on a terminal for long work; nothing when piped."""
+    sending = not dry_run and any(targets_by_run)
+    if sending and len(runs) > 1 and sys.stderr.isatty():
+        return click.progressbar(length=len(runs), label="replaying", file=sys.stderr)
+    return _NoProgress()
+
+
+def _echo_text(run: Run, plans, deliveries) -> None:
+    click.echo(timeline_text(run))
+    for label, requests in plans or []:
+        click.echo(plans_text(label, requests))
+    for delivery in deliveries:
+        click.echo(delivery_text(delivery))
+
+
+def _error(message: str) -> None:
+    click.echo(f"chaos-replay: error: {message}", err=True)
+
+
+def main():
+    replay(prog_name="chaos-replay")
