@@ -84,11 +84,15 @@ def _load_json(path: str) -> Any:
     if not data.strip():
         raise JournalError(path, "", "empty file")
     try:
-        return json.loads(data)
+        # chaostoolkit writes UTF-8; json.loads(bytes) would guess UTF-16/32 instead of failing.
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise JournalError(path, f"byte {error.start}", "not UTF-8 text") from None
+    del data
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        truncated = error.pos >= len(data.rstrip())
+        truncated = error.pos >= len(text.rstrip())
         reason = "truncated JSON" if truncated else "invalid JSON"
         raise JournalError(
             path, f"line {error.lineno} column {error.colno}", f"{reason}: {error.msg}"

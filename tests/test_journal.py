@@ -1,0 +1,305 @@
+"""The journal reader on every bundled real journal, and on bad input."""
+import json
+import os
+from collections import Counter
+from datetime import timezone
+
+import pytest
+
+from replay.errors import JournalError
+from replay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, PHASE, run_id_for
+from replay.journal import journal_to_run, read_journal, read_side_file, read_source
+
+from .conftest import JOURNALS
+
+# Per journal, read by hand from the file (see fixtures/journals/SOURCES.md):
+# (experiment status, deviated, phases, activities by status, interruption events)
+EXPECTED = {
+    "ansible10779164-1.15.0-interrupted.json": ("interrupted", False, 0, {}, 1),
+    "azurechaos-1.28.0-secret-refs-deviated.json": ("failed", True, 3, {"succeeded": 3}, 0),
+    "devops21f-1.44.0-55k-completed.json": ("completed", False, 3, {"succeeded": 8}, 0),
+    "experimento-1.41.0-pauses.json": ("completed", False, 3, {"succeeded": 3}, 0),
+    "generated-aborted.json": ("aborted", False, 3, {"succeeded": 3, "aborted": 1}, 0),
+    "generated-basic.json": ("completed", False, 4, {"succeeded": 5}, 0),
+    "generated-before-ssh-failed-lib144.json": ("completed", False, 2, {"succeeded": 2}, 0),
+    "generated-continuous.json": ("completed", False, 8, {"succeeded": 10}, 0),
+    "generated-controls-lib144.json": ("completed", False, 4, {"succeeded": 5}, 0),
+    "generated-deviated.json": ("completed", True, 4, {"succeeded": 5}, 0),
+    "generated-interrupted-sigterm.json": ("interrupted", False, 2, {"succeeded": 2, "interrupted": 1}, 1),
+    "luis-1.19.0-before-failed-extensions.json": ("failed", False, 2, {"succeeded": 2}, 0),
+    "marzouk-1.8.1-completed-rollbacks.json": ("completed", False, 4, {"succeeded": 7}, 0),
+    "mdrcs-1.9.0-failed-deviated-k8s.json": ("failed", True, 3, {"succeeded": 4, "failed": 1}, 0),
+    "ngt-1.15.1-before-ssh-failed.json": ("failed", False, 1, {"succeeded": 1}, 0),
+    "tauber-1.44.0-method-probe-failed.json": ("completed", False, 4, {"succeeded": 5, "failed": 1}, 0),
+}
+
+
+def journal_path(name):
+    return os.path.join(JOURNALS, name)
+
+
+def test_every_valid_fixture_is_covered():
+    names = {name for name in os.listdir(JOURNALS) if name.endswith(".json")}
+    assert names - set(EXPECTED) == {"generated-truncated-unserializable.json"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_timeline(name):
+    status, deviated, phases, activities, interruptions = EXPECTED[name]
+    run = read_journal(journal_path(name))
+    kinds = Counter(event.kind for event in run.events)
+    assert kinds[EXPERIMENT] == 1
+    assert kinds[PHASE] == phases
+    assert kinds[INTERRUPTION] == interruptions
+    assert Counter(e.status for e in run.events if e.kind == ACTIVITY) == Counter(activities)
+    experiment = run.experiment
+    assert experiment.status == status
+    assert experiment.fields["deviated"] is deviated
+    assert experiment.fields["activities"] == sum(activities.values())
+    assert experiment.fields["failed_activities"] == activities.get("failed", 0)
+    # One ordered timeline, timezone-aware UTC, experiment first.
+    starts = [event.start for event in run.events]
+    assert starts == sorted(starts)
+    assert run.events[0].kind == EXPERIMENT
+    assert all(event.start.tzinfo == timezone.utc for event in run.events)
+    assert len({event.id for event in run.events}) == len(run.events)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_activities_match_the_raw_journal(name):
+    with open(journal_path(name), encoding="utf-8") as handle:
+        raw = json.load(handle)
+    states = raw.get("steady_states") or {}
+    entries = [
+        *((states.get("before") or {}).get("probes") or []),
+        *(probe for state in states.get("during") or [] for probe in state["probes"]),
+        *(raw.get("run") or []),
+        *((states.get("after") or {}).get("probes") or []),
+        *(raw.get("rollbacks") or []),
+    ]
+    run = read_journal(journal_path(name))
+    activities = [event for event in run.events if event.kind == ACTIVITY]
+    assert sorted(e.name for e in activities) == sorted(entry["activity"]["name"] for entry in entries)
+    assert sorted(e.activity_type for e in activities) == sorted(entry["activity"]["type"] for entry in entries)
+    for event in activities:
+        if event.end is not None:
+            assert event.fields["duration"] == pytest.approx(event.duration)
+            assert event.end >= event.start
+
+
+def test_ids_are_deterministic_and_depend_on_the_run():
+    first = read_journal(journal_path("generated-continuous.json"))
+    second = read_journal(journal_path("generated-continuous.json"))
+    assert [e.id for e in first.events] == [e.id for e in second.events]
+    other = read_journal(journal_path("generated-basic.json"))
+    assert not {e.id for e in first.events} & {e.id for e in other.events}
+
+
+def test_run_id_is_the_hash_of_the_journal_identity():
+    with open(journal_path("generated-basic.json"), encoding="utf-8") as handle:
+        raw = json.load(handle)
+    run = read_journal(journal_path("generated-basic.json"))
+    assert run.run_id == run_id_for(raw["experiment"]["title"], raw["start"], raw["node"])
+
+
+def test_repeated_names_in_continuous_runs_get_distinct_ids():
+    run = read_journal(journal_path("generated-continuous.json"))
+    probes = [e for e in run.events if e.kind == ACTIVITY and e.name == "marker-exists"]
+    assert len(probes) == 6
+    assert len({probe.id for probe in probes}) == 6
+    during = [e for e in run.events if e.kind == PHASE and e.phase == "during"]
+    assert [e.fields["iteration"] for e in during] == [1, 2, 3, 4]
+
+
+def test_naive_and_aware_timestamps_are_both_utc():
+    naive = read_journal(journal_path("experimento-1.41.0-pauses.json"))
+    aware = read_journal(journal_path("generated-basic.json"))
+    with open(journal_path("experimento-1.41.0-pauses.json"), encoding="utf-8") as handle:
+        raw_start = json.load(handle)["start"]
+    assert "+" not in raw_start
+    assert naive.experiment.start.isoformat().startswith(raw_start[:19])
+    assert naive.experiment.start.utcoffset().total_seconds() == 0
+    assert aware.experiment.start.utcoffset().total_seconds() == 0
+
+
+def test_interrupted_activity_without_status_takes_the_run_status():
+    run = read_journal(journal_path("generated-interrupted-sigterm.json"))
+    cut = [e for e in run.events if e.status == "interrupted" and e.kind == ACTIVITY]
+    assert [e.name for e in cut] == ["sleep-5s"]
+    interruption = next(e for e in run.events if e.kind == INTERRUPTION)
+    assert interruption.fields == {"reason": "received SIGTERM", "signal": "SIGTERM"}
+    assert interruption.start == cut[0].end
+
+
+def test_failed_activity_keeps_a_short_error_and_tolerance():
+    run = read_journal(journal_path("mdrcs-1.9.0-failed-deviated-k8s.json"))
+    failed = [e for e in run.events if e.status == "failed" and e.kind == ACTIVITY]
+    assert len(failed) == 1
+    assert failed[0].fields["tolerance_met"] is False
+    assert 0 < len(failed[0].fields["error"]) <= 200
+    assert "\n" not in failed[0].fields["error"]
+
+
+def test_steady_state_not_met_before_is_reported():
+    run = read_journal(journal_path("generated-before-ssh-failed-lib144.json"))
+    assert run.experiment.fields["steady_state_before_met"] is False
+    assert run.experiment.fields["steady_state_after_met"] is None
+    before = next(e for e in run.events if e.kind == PHASE and e.phase == "before")
+    assert before.status == "failed"
+
+
+def test_huge_outputs_do_not_reach_events():
+    run = read_journal(journal_path("devops21f-1.44.0-55k-completed.json"))
+    encoded = json.dumps([e.to_dict() for e in run.events])
+    assert len(encoded) < 10_000
+
+
+def _write(tmp_path, name, content):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+    return str(path)
+
+
+def _basic():
+    with open(journal_path("generated-basic.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.mark.parametrize(
+    "mutate, location, message",
+    [
+        (lambda j: j.update(run={"not": "a list"}), "$.run", "expected an array, got an object"),
+        (lambda j: j["run"][1].update(start=12), "$.run[1].start", "expected an ISO-8601 timestamp, got a number"),
+        (lambda j: j["run"][0].update(end="yesterday-ish"), "$.run[0].end", "unparsable timestamp"),
+        (lambda j: j.update(start="2023-13-45T99:00:00"), "$.start", "unparsable timestamp"),
+        (lambda j: j["run"][0]["activity"].update(name=["x"]), "$.run[0].activity.name", "expected a string"),
+        (lambda j: j["steady_states"].update(before="met"), "$.steady_states.before", "expected an object"),
+        (lambda j: j["rollbacks"].append(None), "$.rollbacks[1]", "expected a run entry object"),
+        (lambda j: j.update(experiment=[]), "$.experiment", "expected an object"),
+        (lambda j: j.update(status=True), "$.status", "expected a string, got a boolean"),
+    ],
+)
+def test_wrong_types_name_the_json_location(tmp_path, mutate, location, message):
+    journal = _basic()
+    mutate(journal)
+    path = _write(tmp_path, "bad.json", journal)
+    with pytest.raises(JournalError) as caught:
+        read_journal(path)
+    assert caught.value.location == location
+    assert message in caught.value.message
+    assert str(caught.value).startswith(f"{path}: {location}: ")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty file"),
+        ("   \n", "empty file"),
+        ("not json at all", "invalid JSON"),
+        ('{"experiment": {"title": "x"}, "run": [', "truncated JSON"),
+        ("[1, 2]", "expected a journal object"),
+        ('{"hello": "world"}', "not a chaostoolkit journal"),
+        (b"\xff\xfe{}", "not UTF-8 text"),
+    ],
+)
+def test_unreadable_content(tmp_path, content, message):
+    path = _write(tmp_path, "j.json", content)
+    with pytest.raises(JournalError) as caught:
+        read_source(path)
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(path)
+
+
+def test_truncated_real_journal_names_line_and_column():
+    path = journal_path("generated-truncated-unserializable.json")
+    with pytest.raises(JournalError) as caught:
+        read_source(path)
+    assert str(caught.value) == f"{path}: line 195 column 17: truncated JSON: Expecting value"
+
+
+def test_pre_1_0_format_is_rejected(tmp_path):
+    legacy = {
+        "chaoslib-version": "0.8.0",
+        "experiment": {"title": "old"},
+        "start": "2017-11-02T10:00:00",
+        "run": [{"kind": "probe", "name": "x", "start": "2017-11-02T10:00:00"}],
+    }
+    with pytest.raises(JournalError) as caught:
+        read_journal(_write(tmp_path, "old.json", legacy))
+    assert "pre-1.0 (2017) journal format" in str(caught.value)
+
+
+def test_missing_path_and_directory(tmp_path):
+    with pytest.raises(JournalError, match="no such file"):
+        read_source(str(tmp_path / "missing.json"))
+    with pytest.raises(JournalError, match="is a directory"):
+        read_source(str(tmp_path))
+
+
+def test_missing_during_and_status_and_unknown_keys_are_tolerated():
+    journal = _basic()
+    del journal["steady_states"]["during"]
+    del journal["status"]
+    del journal["run"][0]["status"]
+    journal["something_new"] = {"from": "a future chaoslib"}
+    run = journal_to_run(journal, "mem")
+    assert run.experiment.status == "unknown"
+    assert "unknown" in {e.status for e in run.events if e.kind == ACTIVITY}
+
+
+def test_recorded_extension_supplies_phases_marks_and_run_id_without_changing_activities():
+    plain = _basic()
+    run = journal_to_run(plain, "plain")
+    method = next(e for e in run.events if e.kind == PHASE and e.phase == "method")
+    precise_method = method.evolve(start=method.start.replace(microsecond=0), fields={"recorded": True})
+    from replay.events import MARK, Event, mark_id
+
+    mark = Event(id=mark_id(run.run_id, "peak", 0), run_id=run.run_id, kind=MARK, name="peak",
+                 start=method.start, fields={"rps": 120})
+    recorded = dict(plain)
+    recorded["extensions"] = [{"name": "chaosiq"}, {
+        "name": "chaostoolkit-replay", "version": 1, "run_id": run.run_id,
+        "events": [precise_method.to_dict(), mark.to_dict()],
+    }]
+    merged = journal_to_run(recorded, "recorded")
+    activities = lambda r: [e for e in r.events if e.kind == ACTIVITY]  # noqa: E731
+    assert activities(merged) == activities(run)
+    merged_method = next(e for e in merged.events if e.id == method.id)
+    assert merged_method.fields == {"recorded": True}
+    assert merged_method.start == precise_method.start
+    assert [e.name for e in merged.events if e.kind == MARK] == ["peak"]
+
+
+def test_bad_recorded_event_is_reported_at_its_location():
+    journal = _basic()
+    journal["extensions"] = [{"name": "chaostoolkit-replay", "run_id": "r", "events": [{"id": "x"}]}]
+    with pytest.raises(JournalError) as caught:
+        journal_to_run(journal, "j")
+    assert caught.value.location == "$.extensions[name=chaostoolkit-replay].events[0]"
+    assert "missing key" in caught.value.message
+
+
+def test_side_file_last_line_wins_and_partial_tail_is_dropped(tmp_path):
+    run = read_journal(journal_path("generated-basic.json"))
+    header = {"chaostoolkit-replay": "side-file", "version": 1, "run_id": run.run_id,
+              "experiment": run.title, "start": "x", "node": "n"}
+    lines = [json.dumps(header)]
+    for event in run.events:
+        lines.append(json.dumps(event.evolve(end=None).to_dict()))
+        lines.append(json.dumps(event.to_dict()))
+    content = "\n".join(lines) + '\n{"id": "cut-in-the-mid'
+    path = _write(tmp_path, "run.events.jsonl", content)
+    replayed = read_source(path)
+    assert replayed.run_id == run.run_id
+    assert [e.to_dict() for e in replayed.events] == [e.to_dict() for e in run.events]
+
+
+def test_side_file_with_a_bad_middle_line_names_it(tmp_path):
+    header = {"chaostoolkit-replay": "side-file", "version": 1, "run_id": "r1"}
+    path = _write(tmp_path, "s.events.jsonl", json.dumps(header) + "\n{oops\n{}\n")
+    with pytest.raises(JournalError) as caught:
+        read_side_file(path)
+    assert caught.value.location == "line 2"
