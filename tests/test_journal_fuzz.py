@@ -1,0 +1,103 @@
+"""Mutated journals give a clean JournalError or a valid timeline, never a traceback."""
+import copy
+import json
+import os
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from replay.cli import replay
+from replay.errors import JournalError
+from replay.journal import journal_to_run
+
+from .conftest import JOURNALS
+
+SEEDS = [
+    "generated-basic.json",
+    "generated-continuous.json",
+    "generated-interrupted-sigterm.json",
+    "mdrcs-1.9.0-failed-deviated-k8s.json",
+]
+
+
+def _load(name):
+    with open(os.path.join(JOURNALS, name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+SEED_DOCUMENTS = [_load(name) for name in SEEDS]
+
+odd_text = st.text(
+    alphabet=st.sampled_from(list("ab \t\n\r\x00\x1b\\\"',=:é☃") + ["\u2028", "\ud7ff"]), max_size=12
+)
+any_value = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), odd_text,
+    st.lists(st.integers(), max_size=2), st.dictionaries(odd_text, st.integers(), max_size=2),
+)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths(child, prefix + (key,))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _paths(child, prefix + (index,))
+
+
+def _parent(document, path):
+    current = document
+    for part in path[:-1]:
+        current = current[part]
+    return current
+
+
+@st.composite
+def mutated_journals(draw):
+    document = copy.deepcopy(draw(st.sampled_from(SEED_DOCUMENTS)))
+    for _ in range(draw(st.integers(1, 4))):
+        paths = [path for path in _paths(document) if path]
+        path = draw(st.sampled_from(paths))
+        parent = _parent(document, path)
+        action = draw(st.sampled_from(["replace", "drop", "odd-string"]))
+        if action == "drop":
+            if isinstance(parent, dict):
+                del parent[path[-1]]
+            else:
+                parent.pop(path[-1])
+        elif action == "replace":
+            parent[path[-1]] = draw(any_value)
+        else:
+            parent[path[-1]] = draw(odd_text)
+    return document
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_journals())
+def test_mutated_journal_reads_cleanly_or_fails_with_a_location(document):
+    try:
+        run = journal_to_run(document, "fuzz.json")
+    except JournalError as error:
+        assert str(error).startswith("fuzz.json")
+        assert "\n" not in error.location
+        return
+    starts = [event.start for event in run.events]
+    assert starts == sorted(starts)
+    assert all(event.start.utcoffset().total_seconds() == 0 for event in run.events)
+    json.dumps([event.to_dict() for event in run.events])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(document=mutated_journals())
+def test_cli_never_shows_a_traceback(tmp_path_factory, document):
+    path = tmp_path_factory.mktemp("fuzz") / "journal.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    result = CliRunner().invoke(replay, [str(path), "--format", "json"])
+    assert result.exit_code in (0, 3), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    if result.exit_code == 3:
+        assert len(result.stderr.strip().splitlines()) == 1
