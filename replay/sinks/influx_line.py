@@ -1,0 +1,221 @@
+"""Events -> InfluxDB line protocol: pure functions, no I/O.
+
+One point per event. The series key (measurement + tags) holds only
+low-cardinality dimensions; everything that varies per event is a field.
+
+Timestamps are nanoseconds: the event's start (journals are precise to the
+microsecond) plus a sub-microsecond offset in [0, 999] derived from the event
+id. Two events of the same series starting in the same microsecond (background
+activities of the same name) thus stay two points, the offset is the same on
+every replay (so a replay overwrites the same points), and the series count
+does not grow with the number of events, as an id tag would make it.
+
+Escaping, checked against a real InfluxDB 1.6 (FACTS §5): in tag keys, tag
+values and field keys `,` `=` and space are escaped; a backslash is stored as
+is, except that one InfluxDB cannot store in place (a run of backslashes
+before `,` `=` or a space, or at the end) is written as `/`; a line break in a
+tag value or key (it would end the line) becomes a space. String fields are
+stored exactly: `\\` and `"` escaped, line breaks allowed inside the quotes.
+"""
+import hashlib
+import json
+import math
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, Event, Run
+
+__all__ = [
+    "DEFAULT_MEASUREMENT",
+    "DIMENSION_TAGS",
+    "EventLine",
+    "event_line",
+    "run_lines",
+    "timestamp_ns",
+    "tag_text",
+    "measurement_problem",
+]
+
+DEFAULT_MEASUREMENT = "chaostoolkit_events"
+DIMENSION_TAGS = ("run_id", "experiment", "kind", "phase", "activity_type", "name", "status")
+
+# Fields whose type is fixed by the event model: InfluxDB rejects a point whose
+# field type differs from the one already stored, so types must never drift.
+_INTEGER_FIELDS = frozenset({"activities", "failed_activities", "iteration", "end_ms"})
+_OWN_FIELDS = frozenset({"event_id", "text", "duration", "end_ms"})
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_SUB_MICROSECOND = 1000
+
+_KEY_ESCAPES = re.compile(r"[,= ]")
+_MEASUREMENT_ESCAPES = re.compile(r"[, ]")
+# Backslashes InfluxDB cannot store in place: those a special character or the end follows.
+_STRANDED_BACKSLASHES = re.compile(r"\\+(?=[,= ]|$)")
+_TEXT_LIMIT = 200
+
+
+class EventLine(NamedTuple):
+    """A line and the event it carries, so a rejected line can be traced back."""
+
+    event_id: str
+    line: str
+
+
+def tag_text(value: str) -> str:
+    """What InfluxDB will store (and return) for this tag value or key."""
+    value = value.replace("\n", " ")
+    return _STRANDED_BACKSLASHES.sub(lambda match: "/" * len(match.group()), value)
+
+
+def _key(name: str) -> str:
+    name = tag_text(name)
+    # InfluxDB rejects tag and field keys named `time`.
+    if name == "time":
+        name = "time_"
+    return _KEY_ESCAPES.sub(lambda match: "\\" + match.group(), name)
+
+
+def _tag_value(value: str) -> str:
+    return _KEY_ESCAPES.sub(lambda match: "\\" + match.group(), tag_text(value))
+
+
+def _string_field(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def measurement_problem(name: str) -> Optional[str]:
+    """Why `name` cannot be a measurement, or None."""
+    if not name:
+        return "must not be empty"
+    if "\n" in name:
+        return "must not contain a line break"
+    if name.startswith("#"):
+        return "must not start with '#' (a comment line)"
+    if name.endswith("\\"):
+        return "must not end with a backslash"
+    return None
+
+
+def _measurement(name: str) -> str:
+    return _MEASUREMENT_ESCAPES.sub(lambda match: "\\" + match.group(), name)
+
+
+def _field_value(name: str, value: Any) -> Optional[str]:
+    """The field's text, or None for a value InfluxDB cannot hold (None, NaN, Inf)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if name in _INTEGER_FIELDS and isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+        return f"{value}i"
+    if isinstance(value, (int, float)):
+        # Other numbers come from user marks: always floats, so one mark
+        # writing 1 and another 1.5 under the same key do not conflict.
+        number = float(value)
+        return repr(number) if math.isfinite(number) else None
+    if isinstance(value, str):
+        return _string_field(value)
+    return _string_field(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def timestamp_ns(event: Event) -> int:
+    """The event's start in ns, plus its deterministic sub-microsecond offset."""
+    return (event.start - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event.id)
+
+
+def _offset(event_id: str) -> int:
+    digest = hashlib.sha256(event_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % _SUB_MICROSECOND
+
+
+def _short_text(event: Event) -> str:
+    """One line for a Grafana annotation: what, which, how it ended."""
+    what = event.activity_type or ACTIVITY if event.kind == ACTIVITY else event.kind
+    text = f"{what} {event.name} {event.status}".replace("\n", " ")
+    if event.duration is not None:
+        text += f" in {event.duration:.3f}s"
+    if event.kind == EXPERIMENT and event.fields.get("deviated"):
+        text += ", deviated"
+    reason = event.fields.get("error") or (
+        event.fields.get("reason") if event.kind == INTERRUPTION else None
+    )
+    if reason:
+        text += f": {reason}"
+    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
+
+
+def _tags(event: Event, title: str) -> Dict[str, str]:
+    tags = {key: str(value) for key, value in event.tags.items()}
+    dimensions = {
+        "run_id": event.run_id,
+        "experiment": title,
+        "kind": event.kind,
+        "phase": event.phase,
+        "activity_type": event.activity_type,
+        "name": event.name,
+        "status": event.status,
+    }
+    # The model's dimensions win over a user tag of the same name.
+    tags.update({key: value for key, value in dimensions.items() if value is not None})
+    return tags
+
+
+def _fields(event: Event) -> List[Tuple[str, Any]]:
+    fields: List[Tuple[str, Any]] = [("event_id", event.id), ("text", _short_text(event))]
+    if event.end is not None:
+        fields.append(("duration", float(event.duration)))
+        fields.append(("end_ms", (event.end - _EPOCH) // timedelta(milliseconds=1)))
+    own = {name for name, _ in fields} | _OWN_FIELDS
+    fields.extend(
+        (name, value) for name, value in sorted(event.fields.items())
+        if name not in own
+    )
+    return fields
+
+
+def _series_key(measurement: str, event: Event, title: str) -> str:
+    tags = _tags(event, title)
+    parts = [_measurement(measurement)]
+    for key in sorted(tags):
+        value = _tag_value(tags[key])
+        # InfluxDB rejects empty tag values: an absent tag reads back as "".
+        if value:
+            parts.append(f"{_key(key)}={value}")
+    return ",".join(parts)
+
+
+def _field_set(event: Event) -> str:
+    rendered = []
+    for name, value in _fields(event):
+        text = _field_value(name, value)
+        if text is not None:
+            rendered.append(f"{_key(name)}={text}")
+    return ",".join(rendered)
+
+
+def event_line(event: Event, title: str, measurement: str = DEFAULT_MEASUREMENT) -> str:
+    """The line for one event; `title` is the run's experiment title (a tag)."""
+    return f"{_series_key(measurement, event, title)} {_field_set(event)} {timestamp_ns(event)}"
+
+
+def run_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> List[EventLine]:
+    """One line per event of the run, in timeline order.
+
+    Two events of one series whose offsets collide in the same microsecond (a
+    1-in-1000 chance for background activities started together) take the
+    next free nanosecond: they must never merge into one point.
+    """
+    title = run.title
+    taken = set()
+    lines = []
+    for event in run.events:
+        series = _series_key(measurement, event, title)
+        timestamp = timestamp_ns(event)
+        microsecond = timestamp - timestamp % _SUB_MICROSECOND
+        while (series, timestamp) in taken:
+            timestamp = microsecond + (timestamp + 1) % _SUB_MICROSECOND
+        taken.add((series, timestamp))
+        lines.append(EventLine(event.id, f"{series} {_field_set(event)} {timestamp}"))
+    return lines
