@@ -1,0 +1,422 @@
+"""InfluxDB sink: a run's events as points, written in batches, idempotently.
+
+Configuration (highest first): `--influx-*` flags, `INFLUX_*` environment
+variables, the `influx` section of `--config`, then chaosdb's
+`configuration.influxdb` (`host`, `port`, `http_endpoint`, `database`) and
+`influxdb_*` secrets of the journal, so experiments written for
+`chaosdb.influx` replay unchanged.
+
+InfluxDB 1.x: `POST /write?db=&rp=&precision=ns`, user/password as HTTP Basic.
+InfluxDB 2.x: `POST /api/v2/write?org=&bucket=&precision=ns`, `Authorization: Token`.
+The line format is in `influx_line`.
+"""
+import gzip
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+import requests
+
+from ..config import Secret, Settings, mask_url
+from ..errors import ConfigError
+from ..events import Run
+from . import Delivery, PlannedRequest
+from .influx_line import DEFAULT_MEASUREMENT, EventLine, measurement_problem, run_lines
+
+__all__ = ["OPTIONS", "InfluxConfig", "InfluxTarget", "targets", "influx_config"]
+
+logger = logging.getLogger("chaostoolkit_replay.influx")
+
+# chaosdb.influx's defaults, used only when the journal has `configuration.influxdb`.
+CHAOSDB_DEFAULTS = {"host": "localhost", "port": 8086, "http_endpoint": "/write", "database": "gatlingdb"}
+DEFAULT_BATCH_SIZE = 5000
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 3
+_BACKOFF_SECONDS = 0.5
+_REPORTED_REJECTIONS = 5
+_QUOTED_LINE_LIMIT = 160
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+OPTIONS = [
+    click.option("--influx-url", "influx_url", metavar="URL",
+                 help="InfluxDB base URL, e.g. http://127.0.0.1:8086 [env INFLUX_URL]."),
+    click.option("--influx-database", "influx_database", metavar="NAME",
+                 help="InfluxDB 1.x database [env INFLUX_DATABASE]."),
+    click.option("--influx-retention-policy", "influx_retention_policy", metavar="NAME",
+                 help="InfluxDB 1.x retention policy (default: the database's default)."),
+    click.option("--influx-username", "influx_username", metavar="NAME",
+                 help="InfluxDB 1.x user; the password only from INFLUX_PASSWORD, --config or secrets."),
+    click.option("--influx-org", "influx_org", metavar="ORG", help="InfluxDB 2.x organization."),
+    click.option("--influx-bucket", "influx_bucket", metavar="BUCKET",
+                 help="InfluxDB 2.x bucket; the token only from INFLUX_TOKEN, --config or secrets."),
+    click.option("--influx-version", "influx_version", type=click.Choice(["1", "2"]),
+                 help="InfluxDB API (default 1, or 2 when a bucket and a token are set)."),
+    click.option("--influx-measurement", "influx_measurement", metavar="NAME",
+                 help=f"Measurement of the points (default {DEFAULT_MEASUREMENT})."),
+    click.option("--influx-create-database/--no-influx-create-database", "influx_create_database",
+                 default=None, help="CREATE DATABASE before writing (1.x; idempotent)."),
+    click.option("--influx-gzip/--no-influx-gzip", "influx_gzip", default=None,
+                 help="Compress request bodies."),
+    click.option("--influx-batch-size", "influx_batch_size", type=int, metavar="LINES",
+                 help=f"Lines per request (default {DEFAULT_BATCH_SIZE})."),
+    click.option("--influx-timeout", "influx_timeout", type=float, metavar="SECONDS",
+                 help=f"Connect and read timeout (default {DEFAULT_TIMEOUT:g})."),
+    click.option("--influx-retries", "influx_retries", type=int, metavar="N",
+                 help=f"Retries on 5xx and connection errors, with backoff (default {DEFAULT_RETRIES})."),
+    click.option("--influx-ca-bundle", "influx_ca_bundle", type=click.Path(dir_okay=False),
+                 help="CA bundle to verify the server's TLS certificate."),
+    click.option("--influx-verify-tls/--influx-no-verify-tls", "influx_verify_tls", default=None,
+                 help="Verify the server's TLS certificate (default: verify)."),
+]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class InfluxConfig:
+    url: str  # base URL, without credentials
+    version: int = 1
+    database: Optional[str] = None
+    retention_policy: Optional[str] = None
+    org: Optional[str] = None
+    bucket: Optional[str] = None
+    username: Optional[str] = None
+    password: Optional[Secret] = None
+    token: Optional[Secret] = None
+    measurement: str = DEFAULT_MEASUREMENT
+    create_database: bool = False
+    gzip: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    verify: Union[bool, str] = True  # requests' `verify`: a bool or a CA bundle path
+
+    @property
+    def label(self) -> str:
+        where = f"db={self.database}" if self.version == 1 else f"org={self.org} bucket={self.bucket}"
+        return f"influx{'' if self.version == 1 else '2'} {self.url} {where}"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/write" if self.version == 1 else f"{self.url}/api/v2/write"
+
+    @property
+    def write_params(self) -> Dict[str, str]:
+        if self.version == 1:
+            params = {"db": self.database}
+            if self.retention_policy:
+                params["rp"] = self.retention_policy
+        else:
+            params = {"org": self.org, "bucket": self.bucket}
+        params["precision"] = "ns"
+        return params
+
+
+def targets(settings: Settings) -> List["InfluxTarget"]:
+    config = influx_config(settings)
+    return [InfluxTarget(config)] if config else []
+
+
+def influx_config(settings: Settings) -> Optional[InfluxConfig]:
+    """The InfluxDB target configured in `settings`, None if there is none."""
+    chaosdb = settings.configuration.get("influxdb")
+    if not isinstance(chaosdb, dict):
+        chaosdb = None
+
+    def pick(name: str, default: Any = None, chaosdb_key: Optional[str] = None) -> Any:
+        return settings.pick(cli=f"influx_{name}", env=f"INFLUX_{name.upper()}",
+                             file=f"influx.{name}",
+                             journal=f"influxdb.{chaosdb_key}" if chaosdb is not None and chaosdb_key else None,
+                             default=default)
+
+    url = pick("url")
+    if url is None and chaosdb is not None:
+        url = _chaosdb_url(chaosdb)
+    if url is None:
+        given = sorted(key for key, value in settings.cli.items()
+                       if key.startswith("influx_") and value is not None)
+        if given:
+            flags = ", ".join("--" + key.replace("_", "-") for key in given)
+            raise ConfigError("influx.url", f"{flags} given but no URL (--influx-url, INFLUX_URL or influx.url)")
+        return None
+    url = _text(url, "influx.url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("influx.url", f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
+
+    username = pick("username") or parts.username or settings.secret("influxdb_username")
+    password = pick("password") or parts.password or settings.secret("influxdb_password")
+    token = pick("token") or settings.secret("influxdb_token")
+    bucket = pick("bucket")
+    version = pick("version", default=2 if bucket and token else 1)
+    if str(version) not in ("1", "2"):
+        raise ConfigError("influx.version", f"expected 1 or 2, got {version!r}")
+    version = int(version)
+
+    verify: Union[bool, str] = _boolean(pick("verify_tls", default=True), "influx.verify_tls")
+    ca_bundle = pick("ca_bundle")
+    if ca_bundle and verify:
+        verify = _text(ca_bundle, "influx.ca_bundle")
+
+    config = InfluxConfig(
+        url=mask_url(url).rstrip("/"),
+        version=version,
+        database=pick("database", default=CHAOSDB_DEFAULTS["database"] if chaosdb is not None else None,
+                      chaosdb_key="database"),
+        retention_policy=pick("retention_policy"),
+        org=pick("org"),
+        bucket=bucket,
+        username=_text(username, "influx.username") if username else None,
+        password=Secret(_text(password, "influx.password")) if password else None,
+        token=Secret(_text(token, "influx.token")) if token else None,
+        measurement=_text(pick("measurement", default=DEFAULT_MEASUREMENT), "influx.measurement"),
+        create_database=_boolean(pick("create_database", default=False), "influx.create_database"),
+        gzip=_boolean(pick("gzip", default=False), "influx.gzip"),
+        batch_size=_number(pick("batch_size", default=DEFAULT_BATCH_SIZE), "influx.batch_size", int, 1),
+        timeout=_number(pick("timeout", default=DEFAULT_TIMEOUT), "influx.timeout", float, 0, above=True),
+        retries=_number(pick("retries", default=DEFAULT_RETRIES), "influx.retries", int, 0),
+        verify=verify,
+    )
+    _check(config)
+    return config
+
+
+def _chaosdb_url(chaosdb: Dict[str, Any]) -> str:
+    """chaosdb.influx posted to http://host:port + http_endpoint (the /write path)."""
+    host = str(chaosdb.get("host") or CHAOSDB_DEFAULTS["host"])
+    port = chaosdb.get("port") or CHAOSDB_DEFAULTS["port"]
+    endpoint = str(chaosdb.get("http_endpoint") or CHAOSDB_DEFAULTS["http_endpoint"]).rstrip("/")
+    if not endpoint.endswith("/write"):
+        raise ConfigError("configuration.influxdb.http_endpoint", f"expected a path ending in /write, got {endpoint!r}")
+    base = host if "://" in host else f"http://{host}"
+    return f"{base}:{port}{endpoint[: -len('/write')]}"
+
+
+def _check(config: InfluxConfig) -> None:
+    problem = measurement_problem(config.measurement)
+    if problem:
+        raise ConfigError("influx.measurement", problem)
+    if config.version == 1 and not config.database:
+        raise ConfigError("influx.database", "required for InfluxDB 1.x (--influx-database or INFLUX_DATABASE)")
+    if config.version == 2:
+        for key, value in (("org", config.org), ("bucket", config.bucket), ("token", config.token)):
+            if not value:
+                raise ConfigError(f"influx.{key}", "required for InfluxDB 2.x")
+        if config.create_database:
+            raise ConfigError("influx.create_database", "InfluxDB 1.x only: create 2.x buckets in InfluxDB")
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise ConfigError(key, f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _boolean(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(key, f"expected true or false, got {value!r}")
+
+
+def _number(value: Any, key: str, kind=float, minimum: float = 0, above: bool = False) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    if isinstance(value, bool) or number < minimum or (above and number == minimum):
+        bound = f"more than {minimum:g}" if above else f"at least {minimum:g}"
+        raise ConfigError(key, f"expected {bound}, got {value!r}")
+    return number
+
+
+class _Unreachable(Exception):
+    """The server cannot take any more of this run: nothing left should be tried."""
+
+
+class InfluxTarget:
+    """Writes runs to one InfluxDB; `send` may be called repeatedly (live) and is idempotent."""
+
+    def __init__(self, config: InfluxConfig, session: Optional[requests.Session] = None):
+        self.config = config
+        self.label = config.label
+        self.session = session or requests.Session()
+        self._database_created = False
+
+    # -- what would be sent -------------------------------------------------------------
+
+    def plan(self, run: Run) -> List[PlannedRequest]:
+        masked = self._headers(masked=True)
+        requests_ = []
+        if self.config.create_database:
+            requests_.append(PlannedRequest("POST", f"{self.config.url}/query",
+                                            {k: v for k, v in masked.items() if k == "Authorization"},
+                                            {"q": self._create_database_statement()}))
+        for batch in self._batches(run_lines(run, self.config.measurement)):
+            requests_.append(PlannedRequest("POST", self._write_url_with_params(), masked,
+                                            "\n".join(line.line for line in batch)))
+        return requests_
+
+    def _write_url_with_params(self) -> str:
+        request = requests.Request("POST", self.config.write_url, params=self.config.write_params).prepare()
+        return request.url
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(self, run: Run) -> Delivery:
+        lines = run_lines(run, self.config.measurement)
+        delivered: List[str] = []
+        rejected: List[Tuple[int, EventLine, str]] = []
+        error = None
+        position = 0
+        try:
+            self._ensure_database()
+            for batch in self._batches(lines):
+                ok, refused = self._write(batch, position)
+                delivered.extend(line.event_id for line in ok)
+                rejected.extend(refused)
+                position += len(batch)
+        except _Unreachable as unreachable:
+            error = str(unreachable)
+        not_sent = [line.event_id for line in lines[position:]] if error else []
+        failed = [line.event_id for _, line, _ in rejected] + not_sent
+        notes = [f"line {number} (event {line.event_id}) rejected: {reason}"
+                 for number, line, reason in rejected[:_REPORTED_REJECTIONS]]
+        if len(rejected) > _REPORTED_REJECTIONS:
+            notes.append(f"... and {len(rejected) - _REPORTED_REJECTIONS} more rejected line(s)")
+        if rejected and not error:
+            error = (f"partial write: {len(delivered)} of {len(lines)} point(s) stored, "
+                     f"{len(rejected)} rejected (first: line {rejected[0][0]}: {rejected[0][2]})")
+        elif error and delivered:
+            error = f"{error} ({len(delivered)} of {len(lines)} point(s) stored before)"
+        return Delivery(self.label, tuple(delivered), tuple(failed), error, tuple(notes))
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _batches(self, lines: Sequence[EventLine]) -> List[Sequence[EventLine]]:
+        size = self.config.batch_size
+        return [lines[start:start + size] for start in range(0, len(lines), size)]
+
+    def _headers(self, masked: bool = False) -> Dict[str, str]:
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.config.gzip:
+            headers["Content-Encoding"] = "gzip"
+        if self.config.version == 2:
+            headers["Authorization"] = "Token ***" if masked else f"Token {self.config.token.value}"
+        elif self.config.username and masked:
+            headers["Authorization"] = "Basic ***"
+        return headers
+
+    def _auth(self) -> Optional[Tuple[str, str]]:
+        if self.config.version == 1 and self.config.username:
+            password = self.config.password.value if self.config.password else ""
+            return (self.config.username, password)
+        return None
+
+    def _create_database_statement(self) -> str:
+        name = self.config.database.replace("\\", "\\\\").replace('"', '\\"')
+        return f'CREATE DATABASE "{name}"'
+
+    def _ensure_database(self) -> None:
+        if not self.config.create_database or self._database_created:
+            return
+        response = self._request(f"{self.config.url}/query", data={"q": self._create_database_statement()},
+                                 headers={}, what="CREATE DATABASE")
+        if response.status_code >= 300:
+            raise _Unreachable(f"CREATE DATABASE {self.config.database!r}: {_status_text(response)}")
+        try:
+            results = response.json().get("results") or [{}]
+        except ValueError:
+            results = [{}]
+        if results[0].get("error"):
+            raise _Unreachable(f"CREATE DATABASE {self.config.database!r}: {results[0]['error']}")
+        self._database_created = True
+
+    def _write(self, batch: Sequence[EventLine], first: int) -> Tuple[List[EventLine], List[Tuple[int, EventLine, str]]]:
+        """Write a batch; on a 400 or 413 split it in halves to find the lines at fault.
+
+        Re-sending is safe: InfluxDB overwrites identical points, and keeps the
+        valid lines of a partial write (FACTS §5), so halves only make the
+        report exact. Returns (stored lines, [(line number, line, reason)]).
+        """
+        body = "\n".join(line.line for line in batch).encode("utf-8")
+        if self.config.gzip:
+            # mtime=0: the same lines give the same bytes (recorded cassettes match).
+            body = gzip.compress(body, mtime=0)
+        response = self._request(self.config.write_url, params=self.config.write_params, data=body,
+                                 headers=self._headers(), what="write")
+        if response.status_code < 300:
+            return list(batch), []
+        if response.status_code in (400, 413, 422):
+            if len(batch) == 1:
+                return [], [(first + 1, batch[0], _server_error(response))]
+            middle = len(batch) // 2
+            stored_left, rejected_left = self._write(batch[:middle], first)
+            stored_right, rejected_right = self._write(batch[middle:], first + middle)
+            return stored_left + stored_right, rejected_left + rejected_right
+        raise _Unreachable(f"write: {_status_text(response)}{_hint(response)}")
+
+    def _request(self, url: str, what: str, headers: Dict[str, str], **kwargs) -> requests.Response:
+        """POST with retries and exponential backoff on connection errors and 5xx."""
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt > self.config.retries
+            try:
+                response = self.session.post(url, headers=headers, auth=self._auth(),
+                                             timeout=(self.config.timeout, self.config.timeout),
+                                             verify=self.config.verify, **kwargs)
+            except requests.exceptions.SSLError as error:
+                raise _Unreachable(f"{what}: TLS error: {_connection_problem(error)}") from None
+            except (requests.ConnectionError, requests.Timeout) as error:
+                problem = _connection_problem(error)
+                if last:
+                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))") from None
+            else:
+                if response.status_code < 500:
+                    return response
+                problem = _status_text(response)
+                if last:
+                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
+            logger.debug("%s %s: %s, retrying", self.label, what, problem)
+            time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def _server_error(response: requests.Response) -> str:
+    """InfluxDB's `{"error": ...}` (1.x) or `{"message": ...}` (2.x), on one short line."""
+    try:
+        body = response.json()
+        text = body.get("error") or body.get("message") or response.text
+    except (ValueError, AttributeError):
+        text = response.text
+    text = " ".join(str(text).split()) or response.reason or ""
+    return text if len(text) <= _QUOTED_LINE_LIMIT else text[: _QUOTED_LINE_LIMIT - 1] + "…"
+
+
+def _status_text(response: requests.Response) -> str:
+    return f"HTTP {response.status_code} {_server_error(response)}".rstrip()
+
+
+def _hint(response: requests.Response) -> str:
+    if response.status_code == 404 and "database not found" in response.text:
+        return " (use --influx-create-database)"
+    return ""
+
+
+def _connection_problem(error: requests.RequestException) -> str:
+    """The root cause (`Connection refused`, `Read timed out`) without urllib3's wrapping."""
+    text = str(error)
+    cause = _ERRNO_TEXT.search(text)
+    if cause:
+        return cause.group(1).strip()
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    text = " ".join(text.split())
+    return text if len(text) <= _QUOTED_LINE_LIMIT else text[: _QUOTED_LINE_LIMIT - 1] + "…"
