@@ -1,0 +1,298 @@
+"""Live delivery: ship events to targets while a run goes on, never holding the run up.
+
+The experiment's threads only call `DeliveryEngine.offer`, which appends to a
+bounded in-memory queue and returns (a full queue drops the event and counts it
+as undelivered; it never waits). One daemon worker per target sends what has
+queued up since its last request as one batch (`Target.send`), retries failed
+batches with exponential backoff and jitter a bounded number of times, and
+gives up on a target at once when the backend refuses the credentials. When the
+run ends, `DeliveryEngine.close` lets the workers drain for at most
+`drain_timeout` seconds, then reports per target which events were delivered
+and which were not; that report goes into the journal so that
+`chaos-replay --only-undelivered` re-sends exactly the missing events
+(`undelivered_run`).
+"""
+import random
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .errors import ConfigError
+from .events import EXPERIMENT, Event, Run
+
+__all__ = [
+    "LivePolicy",
+    "TargetReport",
+    "DeliveryEngine",
+    "warning_line",
+    "replay_command",
+    "undelivered_run",
+    "DELIVERIES_KEY",
+]
+
+# Key of the delivery record inside the recorder's journal extension.
+DELIVERIES_KEY = "deliveries"
+
+# A refused credential does not get better by asking again.
+_CREDENTIALS_REFUSED = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    """How hard a live control tries; every value can be set as a control argument."""
+
+    drain_timeout: float = 5.0
+    queue_size: int = 10000
+    batch_size: int = 500
+    retries: int = 5
+    backoff: float = 0.2
+    backoff_max: float = 5.0
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> "LivePolicy":
+        """The policy from control arguments; a bad value raises ConfigError naming it."""
+        values = {}
+        for name, kind in (("drain_timeout", float), ("backoff", float), ("backoff_max", float),
+                           ("queue_size", int), ("batch_size", int), ("retries", int)):
+            if arguments.get(name) is None:
+                continue
+            raw = arguments[name]
+            try:
+                if isinstance(raw, bool):
+                    raise ValueError
+                value = kind(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(name, f"expected a number, got {raw!r}") from None
+            if value < 0 or (name in ("queue_size", "batch_size") and value < 1):
+                raise ConfigError(name, f"out of range: {raw!r}")
+            values[name] = value
+        return cls(**values)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry `attempt` (1-based): exponential, capped, jittered.
+
+        Half the delay is fixed and half random, so workers retrying the same
+        restarted backend do not come back in lockstep.
+        """
+        ceiling = min(self.backoff_max, self.backoff * (2 ** (attempt - 1)))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    """What one target got of one run, as recorded in the journal."""
+
+    label: str
+    delivered: int
+    undelivered: Tuple[str, ...]
+    last_error: Optional[str]
+
+    def to_record(self) -> dict:
+        return {
+            "delivered": self.delivered,
+            "undelivered": list(self.undelivered),
+            "last_error": self.last_error,
+        }
+
+
+class _TargetWorker:
+    """One target's queue, background sender and bookkeeping."""
+
+    def __init__(self, target, source: str, policy: LivePolicy):
+        self.target = target
+        self.label = target.label
+        self.source = source
+        self.policy = policy
+        self._lock = threading.Condition()
+        self._queue: Deque[Event] = deque()
+        # Every id offered, and those whose latest version has not reached
+        # the target yet (offer order).
+        self._offered: set = set()
+        self._pending: Dict[str, Event] = {}
+        self._experiment: Optional[Event] = None
+        self._last_error: Optional[str] = None
+        self._closing = False
+        self._deadline = float("inf")
+        # Set when the target refused our credentials: nothing more is sent.
+        self._refused = False
+        self._thread = threading.Thread(
+            target=self._work, name=f"chaostoolkit-replay live {self.label}", daemon=True
+        )
+        self._thread.start()
+
+    def offer(self, event: Event) -> None:
+        with self._lock:
+            self._offered.add(event.id)
+            self._pending[event.id] = event
+            if event.kind == EXPERIMENT:
+                self._experiment = event
+            if self._refused or self._closing:
+                return
+            if len(self._queue) >= self.policy.queue_size:
+                self._last_error = self._last_error or (
+                    f"queue full ({self.policy.queue_size} events waiting)"
+                )
+                return
+            self._queue.append(event)
+            self._lock.notify()
+
+    def close(self, deadline: float) -> None:
+        with self._lock:
+            self._closing = True
+            self._deadline = deadline
+            self._lock.notify()
+
+    def join(self, deadline: float) -> None:
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+
+    def report(self) -> TargetReport:
+        with self._lock:
+            return TargetReport(
+                label=self.label,
+                delivered=len(self._offered) - len(self._pending),
+                undelivered=tuple(self._pending),
+                last_error=self._last_error,
+            )
+
+    def _work(self) -> None:
+        batch: Dict[str, Event] = {}
+        attempt = 0
+        while True:
+            with self._lock:
+                while not self._queue and not batch and not self._closing:
+                    self._lock.wait()
+                if self._closing and (time.monotonic() >= self._deadline or not (self._queue or batch)):
+                    return
+                # A newer version of an event already in the batch replaces it.
+                while self._queue and len(batch) < self.policy.batch_size:
+                    event = self._queue.popleft()
+                    batch[event.id] = event
+                experiment = self._experiment
+            delivery_error, failed = self._send(list(batch.values()), experiment)
+            with self._lock:
+                for event_id, event in list(batch.items()):
+                    if event_id in failed:
+                        continue
+                    del batch[event_id]
+                    if self._pending.get(event_id) is event:
+                        del self._pending[event_id]
+                if delivery_error:
+                    self._last_error = delivery_error
+                if not batch:
+                    attempt = 0
+                    continue
+                if _CREDENTIALS_REFUSED.search(delivery_error or ""):
+                    self._refused = True
+                    self._queue.clear()
+                    return
+                # During the drain a failure ends the work: the backend had
+                # its retries while the run went on.
+                if self._closing:
+                    return
+                attempt += 1
+                if attempt > self.policy.retries:
+                    batch.clear()
+                    attempt = 0
+                    continue
+                self._lock.wait_for(lambda: self._closing, timeout=self.policy.delay(attempt))
+
+    def _send(self, events: List[Event], experiment: Optional[Event]) -> Tuple[Optional[str], set]:
+        """Send one batch; the error text and the ids that did not get through."""
+        try:
+            delivery = self.target.send(_batch_run(events, experiment, self.source))
+        except Exception as error:  # a sink bug must not stop the bookkeeping
+            return f"{type(error).__name__}: {error}", {event.id for event in events}
+        failed = set(delivery.failed)
+        if delivery.error and not failed and not delivery.delivered:
+            failed = {event.id for event in events}
+        return delivery.error, failed
+
+
+def _batch_run(events: Sequence[Event], experiment: Optional[Event], source: str) -> Run:
+    """The Run a target receives for one batch.
+
+    Sinks tag every point and annotation with the run's title, which comes from
+    its experiment event: a batch without one carries the latest version of it.
+    """
+    if experiment is not None and not any(event.kind == EXPERIMENT for event in events):
+        events = [experiment, *events]
+    return Run(events[0].run_id, source, tuple(events))
+
+
+class DeliveryEngine:
+    """Live delivery of one run's events to several targets at once."""
+
+    def __init__(self, targets: Sequence[Any], source: str = "live", policy: LivePolicy = LivePolicy()):
+        self.policy = policy
+        self._workers = [_TargetWorker(target, source, policy) for target in targets]
+        self._reports: Optional[List[TargetReport]] = None
+
+    @property
+    def labels(self) -> List[str]:
+        return [worker.label for worker in self._workers]
+
+    def offer(self, event: Event) -> None:
+        """Queue an event (a later version of the same id supersedes it); never blocks."""
+        for worker in self._workers:
+            worker.offer(event)
+
+    def close(self, drain_timeout: Optional[float] = None) -> List[TargetReport]:
+        """Drain for at most `drain_timeout` seconds, then report; later calls return the same."""
+        if self._reports is None:
+            timeout = self.policy.drain_timeout if drain_timeout is None else drain_timeout
+            deadline = time.monotonic() + timeout
+            for worker in self._workers:
+                worker.close(deadline)
+            for worker in self._workers:
+                worker.join(deadline)
+            self._reports = [worker.report() for worker in self._workers]
+        return self._reports
+
+    def record(self) -> Dict[str, dict]:
+        """The journal's `deliveries` record (drains first if not done yet)."""
+        return {report.label: report.to_record() for report in self.close()}
+
+
+def replay_command(journal_path: Optional[str]) -> str:
+    return f"chaos-replay {journal_path or '<journal.json>'} --only-undelivered"
+
+
+def warning_line(report: TargetReport, journal_path: Optional[str]) -> Optional[str]:
+    """One line for a target that missed events; None when it got everything."""
+    if not report.undelivered:
+        return None
+    total = report.delivered + len(report.undelivered)
+    cause = report.last_error or "not sent within the drain deadline"
+    return (
+        f"live delivery to {report.label}: {len(report.undelivered)} of {total} event(s) "
+        f"not delivered ({_one_line(cause)}); re-send them with: {replay_command(journal_path)}"
+    )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def undelivered_run(run: Run, label: str, deliveries: Optional[Mapping[str, Any]] = None) -> Run:
+    """The part of `run` that target `label` still needs after the live delivery.
+
+    `deliveries` defaults to the run's recorded extension. A target the record
+    does not know (no live control, or another target than live) gets every
+    event; a known one gets the events recorded as undelivered, plus the
+    experiment event for context (resending it is idempotent).
+    """
+    if deliveries is None:
+        deliveries = run.extension.get(DELIVERIES_KEY) if isinstance(run.extension, Mapping) else None
+    record = deliveries.get(label) if isinstance(deliveries, Mapping) else None
+    if not isinstance(record, Mapping):
+        return run
+    missing = record.get("undelivered")
+    missing = set(missing) if isinstance(missing, list) else set()
+    if not missing:
+        return run.with_events(())
+    return run.with_events(
+        event for event in run.events if event.id in missing or event.kind == EXPERIMENT
+    )
