@@ -1,0 +1,74 @@
+"""A real influxd (Debian's `influxdb`, 1.6) for the tests: one per session, a fresh database per test.
+
+Import the fixtures into a test module: `from tests.influx_server import influxd, influx_db`.
+"""
+import os
+import uuid
+from dataclasses import dataclass
+from typing import List
+
+import pytest
+from influxdb import InfluxDBClient
+
+from tests.procs import ServerProcess, free_port, require_binary, start_server
+
+INFLUXD_CONFIG = """\
+reporting-enabled = false
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{workdir}/meta"
+[data]
+  dir = "{workdir}/data"
+  wal-dir = "{workdir}/wal"
+[http]
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+"""
+
+
+def start_influxd(workdir: str) -> ServerProcess:
+    """influxd on free loopback ports, all its files under `workdir`."""
+    binary = require_binary("influxd", "influxdb")
+    port, rpc_port = free_port(), free_port()
+    config_path = os.path.join(workdir, "influxd.conf")
+    with open(config_path, "w", encoding="utf-8") as handle:
+        handle.write(INFLUXD_CONFIG.format(workdir=workdir, port=port, rpc_port=rpc_port))
+    url = f"http://127.0.0.1:{port}"
+    return start_server("influxd", [binary, "run", "-config", config_path], f"{url}/ping", url,
+                        workdir=workdir)
+
+
+@dataclass
+class InfluxDatabase:
+    url: str
+    name: str
+    client: InfluxDBClient  # an independent reader: the `influxdb` package, not our writer
+
+    def points(self, measurement: str = "chaostoolkit_events") -> List[dict]:
+        """Every point of `measurement`, oldest first, times as integer ns."""
+        result = self.client.query(f'SELECT * FROM "{measurement}"', epoch="ns")
+        return list(result.get_points())
+
+    def series_count(self, measurement: str = "chaostoolkit_events") -> int:
+        result = self.client.query(f'SHOW SERIES FROM "{measurement}"')
+        return len(list(result.get_points()))
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory):
+    server = start_influxd(str(tmp_path_factory.mktemp("influxd")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_db(influxd):
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    port = int(influxd.url.rsplit(":", 1)[1])
+    client = InfluxDBClient(host="127.0.0.1", port=port, database=name, timeout=10)
+    client.create_database(name)
+    yield InfluxDatabase(influxd.url, name, client)
+    client.drop_database(name)
+    client.close()
