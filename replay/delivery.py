@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import ConfigError
-from .events import EXPERIMENT, Event, Run
+from .events import ACTIVITY, EXPERIMENT, PHASE, Event, Run
 
 __all__ = [
     "LivePolicy",
@@ -31,13 +31,15 @@ __all__ = [
     "replay_command",
     "undelivered_run",
     "DELIVERIES_KEY",
+    "LiveBatch",
 ]
 
 # Key of the delivery record inside the recorder's journal extension.
 DELIVERIES_KEY = "deliveries"
 
-# A refused credential does not get better by asking again.
-_CREDENTIALS_REFUSED = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden", re.IGNORECASE)
+# A refused credential does not get better by asking again. Sinks put the
+# status in their error text as "HTTP <code> ...".
+_CREDENTIALS_REFUSED = re.compile(r"\bHTTP 40[13]\b")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class _TargetWorker:
         # the target yet (offer order).
         self._offered: set = set()
         self._pending: Dict[str, Event] = {}
-        self._experiment: Optional[Event] = None
+        self._title = ""
         self._last_error: Optional[str] = None
         self._closing = False
         self._deadline = float("inf")
@@ -128,8 +130,8 @@ class _TargetWorker:
             self._offered.add(event.id)
             self._pending[event.id] = event
             if event.kind == EXPERIMENT:
-                self._experiment = event
-            if self._refused or self._closing:
+                self._title = event.name
+            if _is_open(event) or self._refused or self._closing:
                 return
             if len(self._queue) >= self.policy.queue_size:
                 self._last_error = self._last_error or (
@@ -150,11 +152,14 @@ class _TargetWorker:
 
     def report(self) -> TargetReport:
         with self._lock:
+            still_open = sum(1 for event in self._pending.values() if _is_open(event))
             return TargetReport(
                 label=self.label,
                 delivered=len(self._offered) - len(self._pending),
                 undelivered=tuple(self._pending),
-                last_error=self._last_error,
+                last_error=self._last_error or (
+                    f"{still_open} event(s) still open when the run ended" if still_open else None
+                ),
             )
 
     def _work(self) -> None:
@@ -170,8 +175,8 @@ class _TargetWorker:
                 while self._queue and len(batch) < self.policy.batch_size:
                     event = self._queue.popleft()
                     batch[event.id] = event
-                experiment = self._experiment
-            delivery_error, failed = self._send(list(batch.values()), experiment)
+                title = self._title
+            delivery_error, failed = self._send(list(batch.values()), title)
             with self._lock:
                 for event_id, event in list(batch.items()):
                     if event_id in failed:
@@ -199,10 +204,10 @@ class _TargetWorker:
                     continue
                 self._lock.wait_for(lambda: self._closing, timeout=self.policy.delay(attempt))
 
-    def _send(self, events: List[Event], experiment: Optional[Event]) -> Tuple[Optional[str], set]:
+    def _send(self, events: List[Event], title: str) -> Tuple[Optional[str], set]:
         """Send one batch; the error text and the ids that did not get through."""
         try:
-            delivery = self.target.send(_batch_run(events, experiment, self.source))
+            delivery = self.target.send(LiveBatch(events[0].run_id, self.source, tuple(events), title=title))
         except Exception as error:  # a sink bug must not stop the bookkeeping
             return f"{type(error).__name__}: {error}", {event.id for event in events}
         failed = set(delivery.failed)
@@ -211,15 +216,21 @@ class _TargetWorker:
         return delivery.error, failed
 
 
-def _batch_run(events: Sequence[Event], experiment: Optional[Event], source: str) -> Run:
-    """The Run a target receives for one batch.
+def _is_open(event: Event) -> bool:
+    """An experiment, phase or activity that has started and not ended yet.
 
-    Sinks tag every point and annotation with the run's title, which comes from
-    its experiment event: a batch without one carries the latest version of it.
+    Only its final version is shipped: sinks tag points and annotations with
+    the status, so shipping both versions would leave a stale "unknown" copy.
     """
-    if experiment is not None and not any(event.kind == EXPERIMENT for event in events):
-        events = [experiment, *events]
-    return Run(events[0].run_id, source, tuple(events))
+    return event.end is None and event.kind in (EXPERIMENT, PHASE, ACTIVITY)
+
+
+@dataclass(frozen=True)
+class LiveBatch(Run):
+    """A slice of a run being shipped live: it has the run's title even when
+    the experiment event (still open) is not part of it."""
+
+    title: str = ""
 
 
 class DeliveryEngine:

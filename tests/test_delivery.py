@@ -43,6 +43,7 @@ class RecordingTarget:
         self.reject = set(reject)
         self.delay = delay
         self.requests = []
+        self.runs = []
         self.stored = {}
         self.lock = threading.Lock()
 
@@ -50,6 +51,7 @@ class RecordingTarget:
         time.sleep(self.delay)
         with self.lock:
             self.requests.append([event.id for event in run.events])
+            self.runs.append(run)
             ids = tuple(event.id for event in run.events)
             if self.error:
                 return Delivery(self.label, failed=ids, error=self.error)
@@ -81,16 +83,31 @@ def test_everything_offered_is_delivered_once_in_its_latest_version():
     assert warning_line(report, "journal.json") is None
 
 
-def test_batches_without_the_experiment_event_carry_it_for_the_title():
+def test_open_events_are_not_shipped_and_batches_carry_the_run_title():
     target = RecordingTarget()
     engine = DeliveryEngine([target], policy=LivePolicy(batch_size=2))
     engine.offer(experiment())
     for i in range(10):
+        engine.offer(activity(i, end=False))
         engine.offer(activity(i))
+    engine.offer(experiment(end=T0 + timedelta(seconds=30), status="completed"))
     [report] = engine.close()
     assert report.delivered == 11
+    assert all(event.end is not None for event in target.stored.values())
     assert len(target.requests) >= 5
-    assert all(ids[0] == experiment_id(RUN_ID) for ids in target.requests)
+    assert {run.title for run in target.runs} == {"exp"}
+
+
+def test_events_still_open_at_the_end_are_undelivered_and_say_why():
+    target = RecordingTarget()
+    engine = DeliveryEngine([target], policy=FAST)
+    engine.offer(experiment())
+    engine.offer(activity(0))
+    engine.offer(activity(1, end=False))
+    [report] = engine.close()
+    assert set(report.undelivered) == {experiment().id, activity(1).id}
+    assert report.delivered == 1
+    assert "(2 event(s) still open when the run ended)" in warning_line(report, "j.json")
 
 
 def wait_until(predicate, timeout=10.0):
