@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .config import Settings, load_config_file
+from .delivery import undelivered_run
 from .errors import (
     EXIT_INVALID_CONFIG,
     EXIT_INVALID_JOURNAL,
@@ -77,11 +78,13 @@ def _with_sink_options(command):
               help="JSON/YAML file of configuration/secrets values, or a .env file (repeatable).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="JSON file of targets (sections influx, grafana, pushgateway, ...).")
+@click.option("--only-undelivered", is_flag=True,
+              help="Send each target only the events the run's live delivery recorded as missed.")
 @click.option("--verbose", is_flag=True, help="Log details, including tracebacks, to stderr.")
 @_with_sink_options
 @click.version_option(__version__, prog_name="chaos-replay")
 def replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-           config_path, verbose, **sink_options):
+           config_path, only_undelivered, verbose, **sink_options):
     """Show a Chaos Toolkit run's timeline and ship its events to dashboards.
 
     JOURNALS are journal.json files, the recorder's side files (*.events.jsonl),
@@ -115,11 +118,12 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
     with _progress(runs, targets_by_run, dry_run, output_format) as progress:
         for run, targets in zip(runs, targets_by_run):
             if dry_run:
-                plans = [(target.label, target.plan(run)) for target in targets]
+                plans = [(target.label, target.plan(_part_for(run, target, only_undelivered)))
+                         for target in targets]
                 deliveries = []
             else:
                 plans = None
-                deliveries = [target.send(run) for target in targets]
+                deliveries = [target.send(_part_for(run, target, only_undelivered)) for target in targets]
                 undelivered = undelivered or any(not d.ok for d in deliveries)
                 progress.update(1)
             if output_format == "json":
@@ -140,6 +144,11 @@ def _prepare(run: Run, shift, tags, actions_only) -> Run:
     if shift is not None:
         run = shift_to(run, shift)
     return run
+
+
+def _part_for(run: Run, target, only_undelivered: bool) -> Run:
+    """What `target` gets of `run`: all of it, or what its live delivery missed."""
+    return undelivered_run(run, target.label) if only_undelivered else run
 
 
 def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple[List[list], bool]:
