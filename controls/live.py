@@ -1,0 +1,117 @@
+"""Ship a run's events to several targets while it goes on, without ever holding it up.
+
+Declare it as a control (experiment or settings level)::
+
+    {"name": "live", "provider": {"type": "python", "module": "controls.live",
+     "arguments": {"influx": {"url": "http://influx:8086", "database": "chaos"},
+                   "grafana": [{"url": "http://grafana:3000", "api_token": "${grafana_token}"}],
+                   "pushgateway": {"url": "http://pushgateway:9091"},
+                   "drain_timeout": 5, "strict": false}}}
+
+Each section takes the keys of the same section of `chaos-replay --config`;
+the experiment's `configuration` and `secrets` fill in what is missing, as for
+`chaos-replay`. The recording control records every event; this control hands
+each settled one to the delivery engine (`replay.delivery`), drains it for at
+most `drain_timeout` seconds when the run ends and adds what each target got to
+the journal (`deliveries`). A target that missed events gets one WARNING line
+with the command that re-sends them. With `strict: true` a run whose delivery
+was incomplete ends with status `failed` (so `chaos run` exits 1).
+"""
+import logging
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from chaoslib import substitute
+
+from replay.config import Settings
+from replay.delivery import DELIVERIES_KEY, DeliveryEngine, LivePolicy, TargetReport, warning_line
+from replay.errors import ConfigError
+from replay.sinks import sink_modules
+
+__all__ = ["LiveShipping", "configure_control", "journal_path_from_argv", "SECTIONS"]
+
+logger = logging.getLogger("chaostoolkit")
+
+SECTIONS = ("influx", "grafana", "pushgateway")
+# The engine retries across the whole run; a sink retrying inside one request
+# would make the experiment's last drain attempt slow against a dead backend.
+LIVE_SINK_DEFAULTS = {"retries": 0, "timeout": 2.0}
+POLICY_KEYS = ("drain_timeout", "queue_size", "batch_size", "retries", "backoff", "backoff_max")
+
+
+def journal_path_from_argv(argv: Sequence[str]) -> Optional[str]:
+    """Where `chaos run` writes the journal, read from its command line; None elsewhere."""
+    if "run" not in argv:
+        return None
+    for index, argument in enumerate(argv):
+        if argument == "--journal-path" and index + 1 < len(argv):
+            return argv[index + 1]
+        if argument.startswith("--journal-path="):
+            return argument.split("=", 1)[1]
+    return "./journal.json"
+
+
+def _with_live_defaults(section: Any) -> Any:
+    if isinstance(section, dict):
+        return {**LIVE_SINK_DEFAULTS, **section}
+    if isinstance(section, list):
+        return [_with_live_defaults(entry) for entry in section]
+    return section
+
+
+class LiveShipping:
+    """The targets of one run, their delivery engine and what to do when it ends."""
+
+    def __init__(self, sections: Mapping[str, Any], options: Mapping[str, Any],
+                 configuration: Optional[Mapping[str, Any]] = None,
+                 secrets: Optional[Mapping[str, Any]] = None, name: str = "controls.live"):
+        self.name = name
+        self.strict = _flag(options.get("strict", False), "strict")
+        self.policy = LivePolicy.from_arguments({k: options.get(k) for k in POLICY_KEYS})
+        settings = Settings(
+            file={key: _with_live_defaults(value) for key, value in sections.items()},
+            configuration=configuration, secrets=secrets,
+        )
+        targets = []
+        for module in sink_modules():
+            if not sections or module.__name__.rsplit(".", 1)[-1] in sections:
+                targets.extend(module.targets(settings))
+        if not targets:
+            raise ConfigError(self.name, "no target configured (sections: " + ", ".join(SECTIONS) + ")")
+        self.engine = DeliveryEngine(targets, source="live", policy=self.policy)
+        self.reports: List[TargetReport] = []
+
+    @property
+    def labels(self) -> List[str]:
+        return self.engine.labels
+
+    def offer(self, event) -> None:
+        self.engine.offer(event)
+
+    def finish(self) -> Dict[str, Any]:
+        """Drain, warn about what was missed, and return the journal extension's part."""
+        self.reports = self.engine.close()
+        journal_path = journal_path_from_argv(sys.argv)
+        for report in self.reports:
+            line = warning_line(report, journal_path)
+            if line:
+                logger.warning(line)
+        return {DELIVERIES_KEY: self.engine.record()}
+
+    def fail_if_strict(self, journal: Dict[str, Any]) -> None:
+        """In strict mode an incomplete delivery fails the run, keeping why in the journal."""
+        missed = [report for report in self.reports if report.undelivered]
+        if not self.strict or not missed:
+            return
+        journal["status"] = "failed"
+        logger.error(
+            f"{self.name}: strict delivery: run marked failed, {len(missed)} target(s) missed events"
+        )
+
+
+def _flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(key, f"expected true or false, got {value!r}")
