@@ -1,0 +1,273 @@
+"""A run as Prometheus series: one pure model, three encoders.
+
+`run_families(run)` turns a run's events into gauge families whose samples sit
+at the events' true times. The pushgateway sink publishes the last value of
+each series (`text_exposition`, no timestamps: the pushgateway refuses them),
+remote write sends every sample with its timestamp (`replay.sinks.remote_write`)
+and `openmetrics_text` writes them for `promtool tsdb create-blocks-from
+openmetrics`. Every value and timestamp derives from the events alone, so a run
+replayed twice yields the same samples: Prometheus stores them once.
+
+Labels are bounded: the run id, the experiment's ref and title, the run's user
+tags, and per activity its phase, type, name, occurrence and status. Outputs,
+errors and other free text never become labels.
+"""
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ..events import ACTIVITY, EXPERIMENT, Event, Run
+
+__all__ = [
+    "Family",
+    "Series",
+    "RUN_ID_LABEL",
+    "EXPERIMENT_REF_LABEL",
+    "EXPERIMENT_STATUSES",
+    "experiment_ref_for",
+    "run_families",
+    "latest_values",
+    "text_exposition",
+    "openmetrics_text",
+    "merge_families",
+]
+
+# chaostoolkit-prometheus' label names, so existing dashboards keep working.
+RUN_ID_LABEL = "chaostoolkit_run_trace_id"
+EXPERIMENT_REF_LABEL = "chaostoolkit_experiment_ref"
+TITLE_LABEL = "chaostoolkit_experiment_title"
+EXPERIMENT_STATUSES = ("completed", "failed", "aborted", "interrupted", "unknown")
+
+# While a run goes on, "in progress" is sampled this often, so that instant
+# queries (5 minutes look-back) see it during a long back-filled run.
+IN_PROGRESS_STEP_MS = 60_000
+IN_PROGRESS_MAX_POINTS = 1000
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+_HELP = {
+    "chaostoolkit_experiment_in_progress": "1 while the run goes on, 0 once it has ended.",
+    "chaostoolkit_experiment_start_timestamp_seconds": "When the run started (Unix seconds).",
+    "chaostoolkit_experiment_end_timestamp_seconds": "When the run ended (Unix seconds).",
+    "chaostoolkit_experiment_duration_seconds": "How long the run took.",
+    "chaostoolkit_experiment_status": "1 for the run's final status, 0 for the others.",
+    "chaostoolkit_experiment_deviated": "1 if the steady state deviated, else 0.",
+    "chaostoolkit_experiment_steady_state_met": "Whether the steady-state hypothesis was met (before/after).",
+    "chaostoolkit_experiment_activities": "Activities of the run by type and status.",
+    "chaostoolkit_activity_start_timestamp_seconds": "When the activity started (Unix seconds).",
+    "chaostoolkit_activity_duration_seconds": "How long the activity took.",
+    "chaostoolkit_activity_status": "1 for the activity's status (succeeded, failed, interrupted, aborted, unknown).",
+    "chaostoolkit_activity_tolerance_met": "Whether a hypothesis probe met its tolerance.",
+}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One time series: its labels (sorted, without __name__) and (ms, value) points in time order."""
+
+    labels: Tuple[Tuple[str, str], ...]
+    points: Tuple[Tuple[int, float], ...]
+    event_id: Optional[str] = None  # the event it derives from, for delivery reports
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    help: str
+    series: Tuple[Series, ...]
+
+
+def experiment_ref_for(title: str) -> str:
+    """A stable reference of an experiment across its runs (the title's hash)."""
+    return hashlib.sha256(title.encode("utf-8")).hexdigest()[:16]
+
+
+def run_families(
+    run: Run,
+    trace_id: Optional[str] = None,
+    experiment_ref: Optional[str] = None,
+    in_progress: bool = False,
+) -> List[Family]:
+    """The run's gauge families; `in_progress` says the run is still going on (live).
+
+    Run-level values are sampled when the run ended (or at its last event when
+    it has no end: a run cut short); activity values when the activity ended;
+    start timestamps at the start.
+    """
+    title = run.title
+    experiment = run.experiment
+    events = [event for event in run.events if event.kind != EXPERIMENT]
+    base = {
+        RUN_ID_LABEL: trace_id or run.run_id,
+        EXPERIMENT_REF_LABEL: experiment_ref or experiment_ref_for(title),
+        TITLE_LABEL: title,
+        **_user_labels(experiment or (run.events[0] if run.events else None)),
+    }
+    starts = [event.start for event in run.events]
+    if not starts:
+        return []
+    start = _ms(experiment.start if experiment else min(starts))
+    ended = experiment is not None and experiment.end is not None and not in_progress
+    end = _ms(experiment.end) if ended else max(_ms(_last_time(event)) for event in run.events)
+    experiment_id = experiment.id if experiment else None
+    builder = _Builder(base)
+
+    builder.add("chaostoolkit_experiment_in_progress", {}, _in_progress_points(start, end, not in_progress),
+                experiment_id)
+    builder.add("chaostoolkit_experiment_start_timestamp_seconds", {}, [(end, start / 1000)], experiment_id)
+    if ended:
+        builder.add("chaostoolkit_experiment_end_timestamp_seconds", {}, [(end, end / 1000)], experiment_id)
+        builder.add("chaostoolkit_experiment_duration_seconds", {}, [(end, experiment.duration)], experiment_id)
+    if not in_progress:
+        status = experiment.status if experiment else "unknown"
+        for candidate in EXPERIMENT_STATUSES:
+            builder.add("chaostoolkit_experiment_status", {"status": candidate},
+                        [(end, 1.0 if candidate == status else 0.0)], experiment_id)
+    if experiment is not None:
+        if "deviated" in experiment.fields:
+            builder.add("chaostoolkit_experiment_deviated", {}, [(end, float(bool(experiment.fields["deviated"])))],
+                        experiment_id)
+        for phase in ("before", "after"):
+            met = experiment.fields.get(f"steady_state_{phase}_met")
+            if met is not None:
+                builder.add("chaostoolkit_experiment_steady_state_met", {"phase": phase}, [(end, float(bool(met)))],
+                            experiment_id)
+
+    activities = [event for event in events if event.kind == ACTIVITY]
+    counts: Dict[Tuple[str, str], int] = {}
+    for event in activities:
+        key = (event.activity_type or "unknown", event.status)
+        counts[key] = counts.get(key, 0) + 1
+    for (activity_type, status), count in sorted(counts.items()):
+        builder.add("chaostoolkit_experiment_activities", {"activity_type": activity_type, "status": status},
+                    [(end, float(count))], experiment_id)
+
+    occurrences: Dict[Tuple[str, str], int] = {}
+    for event in activities:
+        key = (event.phase or "", event.name)
+        occurrences[key] = occurrences.get(key, 0) + 1
+        labels = {"phase": event.phase or "unknown", "activity_type": event.activity_type or "unknown",
+                  "activity": event.name, "occurrence": str(occurrences[key])}
+        at = _ms(_last_time(event))
+        builder.add("chaostoolkit_activity_start_timestamp_seconds", labels,
+                    [(_ms(event.start), _ms(event.start) / 1000)], event.id)
+        if event.duration is not None:
+            builder.add("chaostoolkit_activity_duration_seconds", labels, [(at, event.duration)], event.id)
+        builder.add("chaostoolkit_activity_status", {**labels, "status": event.status}, [(at, 1.0)], event.id)
+        if event.fields.get("tolerance_met") is not None:
+            builder.add("chaostoolkit_activity_tolerance_met", labels,
+                        [(at, float(bool(event.fields["tolerance_met"])))], event.id)
+    return builder.families()
+
+
+def latest_values(families: Sequence[Family]) -> List[Family]:
+    """Each series reduced to its last point: the run's summary as of now."""
+    return [Family(family.name, family.help,
+                   tuple(Series(series.labels, series.points[-1:], series.event_id) for series in family.series))
+            for family in families]
+
+
+def merge_families(*runs_families: Sequence[Family]) -> List[Family]:
+    """Families of several runs as one list, each name once (what a single file needs)."""
+    merged: Dict[str, Family] = {}
+    for families in runs_families:
+        for family in families:
+            known = merged.get(family.name)
+            merged[family.name] = family if known is None else Family(
+                family.name, family.help, known.series + family.series)
+    return list(merged.values())
+
+
+def text_exposition(families: Sequence[Family]) -> str:
+    """Prometheus text format 0.0.4, last value of each series, no timestamps."""
+    lines = []
+    for family in families:
+        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
+        lines.append(f"# TYPE {family.name} gauge")
+        for series in family.series:
+            _, value = series.points[-1]
+            lines.append(f"{family.name}{_label_text(series.labels)} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def openmetrics_text(families: Sequence[Family]) -> str:
+    """OpenMetrics 1.0 with second timestamps, each family once, each series in time order, `# EOF`."""
+    lines = []
+    for family in families:
+        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
+        lines.append(f"# TYPE {family.name} gauge")
+        for series in family.series:
+            labels = _label_text(series.labels)
+            for timestamp, value in series.points:
+                lines.append(f"{family.name}{labels} {_number(value)} {timestamp // 1000}.{timestamp % 1000:03d}")
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+class _Builder:
+    def __init__(self, base: Mapping[str, str]):
+        self.base = dict(base)
+        self._series: Dict[str, List[Series]] = {}
+
+    def add(self, name: str, labels: Mapping[str, str], points: Iterable[Tuple[int, float]],
+            event_id: Optional[str]) -> None:
+        # An empty label value is no label at all to Prometheus.
+        merged = tuple(sorted((key, value) for key, value in {**self.base, **labels}.items() if value))
+        self._series.setdefault(name, []).append(Series(merged, tuple(points), event_id))
+
+    def families(self) -> List[Family]:
+        return [Family(name, _HELP[name], tuple(series)) for name, series in self._series.items()]
+
+
+def _in_progress_points(start: int, end: int, finished: bool) -> List[Tuple[int, float]]:
+    step = max(IN_PROGRESS_STEP_MS, (end - start) // IN_PROGRESS_MAX_POINTS + 1)
+    points = [(at, 1.0) for at in range(start, end, step)]
+    points.append((end, 0.0 if finished else 1.0))
+    return points
+
+
+def _user_labels(event: Optional[Event]) -> Dict[str, str]:
+    """The run's user tags as labels: names made valid, ours never overridden."""
+    if event is None:
+        return {}
+    labels = {}
+    for key, value in sorted(event.tags.items()):
+        name = key if _LABEL_NAME.match(key) else _INVALID_LABEL_CHARS.sub("_", key)
+        if not _LABEL_NAME.match(name):
+            name = f"_{name}"
+        if name.startswith("__") or name.startswith("chaostoolkit_") or name in _RESERVED_LABELS:
+            continue
+        labels[name] = str(value)
+    return labels
+
+
+# Ours, and those Prometheus and the pushgateway give a meaning to.
+_RESERVED_LABELS = {"phase", "activity_type", "activity", "occurrence", "status", "job", "instance"}
+
+
+def _last_time(event: Event) -> datetime:
+    return event.end or event.start
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _number(value: float) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+
+
+def _escape_label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _label_text(labels: Sequence[Tuple[str, str]]) -> str:
+    return "{" + ",".join(f'{name}="{_escape_label_value(value)}"' for name, value in labels) + "}"
