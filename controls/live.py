@@ -23,12 +23,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from chaoslib import substitute
 
+from controls.recorder import FALLBACK_HOOKS, RunEventHandler, install
 from replay.config import Settings
 from replay.delivery import DELIVERIES_KEY, DeliveryEngine, LivePolicy, TargetReport, warning_line
 from replay.errors import ConfigError
 from replay.sinks import sink_modules
 
-__all__ = ["LiveShipping", "configure_control", "journal_path_from_argv", "SECTIONS"]
+__all__ = ["LiveShipping", "start", "configure_control", "journal_path_from_argv", "SECTIONS",
+           "LIVE_OPTIONS"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -37,6 +39,8 @@ SECTIONS = ("influx", "grafana", "pushgateway")
 # would make the experiment's last drain attempt slow against a dead backend.
 LIVE_SINK_DEFAULTS = {"retries": 0, "timeout": 2.0}
 POLICY_KEYS = ("drain_timeout", "queue_size", "batch_size", "retries", "backoff", "backoff_max")
+# Arguments of every live control that are about the shipping, not a target.
+LIVE_OPTIONS = POLICY_KEYS + ("strict", "events_path", "tags")
 
 
 def journal_path_from_argv(argv: Sequence[str]) -> Optional[str]:
@@ -115,3 +119,49 @@ def _flag(value: Any, key: str) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise ConfigError(key, f"expected true or false, got {value!r}")
+
+
+class _StrictVerdict(RunEventHandler):
+    """Registered after the recorder, whose `finish` drains the engine: this one
+    then fails the run if delivery was incomplete (strict mode)."""
+
+    def __init__(self, shipping: LiveShipping):
+        self.shipping = shipping
+
+    def finish(self, journal) -> None:
+        self.shipping.fail_if_strict(journal)
+
+
+def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str, Any],
+          configuration: Optional[Mapping[str, Any]], secrets: Optional[Mapping[str, Any]],
+          name: str) -> Optional[LiveShipping]:
+    """Set up live shipping for the run `event_registry` belongs to; None if it cannot be.
+
+    Called from the live controls' `configure_control`. A configuration error is
+    logged as one line and leaves the run unaffected (the recorder still records).
+    """
+    recorder = install(event_registry, events_path=options.get("events_path"), tags=options.get("tags"))
+    if recorder is None:
+        return None
+    try:
+        sections = substitute(dict(sections), configuration or {}, secrets or {})
+        shipping = LiveShipping(sections, options, configuration, secrets, name=name)
+    except ConfigError as error:
+        logger.error(f"{name}: {error}; events are recorded but not shipped live")
+        return None
+    recorder.add_listener(shipping.offer)
+    recorder.add_extension_contributor(shipping.finish)
+    if event_registry is not None:
+        event_registry.register(_StrictVerdict(shipping))
+    return shipping
+
+
+def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
+                      **arguments) -> None:
+    """chaoslib's entry point: `influx`, `grafana`, `pushgateway` sections plus the live options."""
+    sections = {key: arguments[key] for key in SECTIONS if arguments.get(key) is not None}
+    start(event_registry, sections, arguments, configuration, secrets, name="controls.live")
+
+
+# chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.
+globals().update(FALLBACK_HOOKS)

@@ -1,0 +1,24 @@
+"""Ship a run's events to Grafana (annotations) while it goes on: the successor of `chaosdb.grafana`.
+
+Arguments are the keys of one server of the `grafana` section of `chaos-replay --config`
+(`url`, `api_token`, `dashboard_uid`, ...) plus the live options of
+`controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
+experiment's `configuration.grafana` (chaosdb's list of servers) is used, so replacing
+`chaosdb.grafana` by `controls.grafana` in an experiment is enough.
+"""
+from typing import Any
+
+from controls.live import LIVE_OPTIONS, start
+from controls.recorder import FALLBACK_HOOKS
+
+SECTION = "grafana"
+
+
+def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
+                      **arguments) -> None:
+    section = {key: value for key, value in arguments.items() if key not in LIVE_OPTIONS}
+    start(event_registry, {SECTION: section}, arguments, configuration, secrets, name=f"controls.{SECTION}")
+
+
+# chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.
+globals().update(FALLBACK_HOOKS)

@@ -1,0 +1,24 @@
+"""Ship a run's events to InfluxDB while it goes on: the successor of `chaosdb.influx`.
+
+Arguments are the keys of the `influx` section of `chaos-replay --config`
+(`url`, `database`, `username`, `password`, ...) plus the live options of
+`controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
+experiment's `configuration.influxdb` (chaosdb's keys) is used, so replacing
+`chaosdb.influx` by `controls.influx` in an experiment is enough.
+"""
+from typing import Any
+
+from controls.live import LIVE_OPTIONS, start
+from controls.recorder import FALLBACK_HOOKS
+
+SECTION = "influx"
+
+
+def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
+                      **arguments) -> None:
+    section = {key: value for key, value in arguments.items() if key not in LIVE_OPTIONS}
+    start(event_registry, {SECTION: section}, arguments, configuration, secrets, name=f"controls.{SECTION}")
+
+
+# chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.
+globals().update(FALLBACK_HOOKS)

@@ -1,0 +1,24 @@
+"""Ship a run's events to a Prometheus pushgateway while it goes on: the successor of
+chaostoolkit-prometheus's pushgateway control.
+
+Arguments are the keys of the `pushgateway` section of `chaos-replay --config`
+(`url`, `job`, `grouping_key`, ...) plus the live options of
+`controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
+experiment's pushgateway settings of the configuration (`prometheus_base_url`...) are used.
+"""
+from typing import Any
+
+from controls.live import LIVE_OPTIONS, start
+from controls.recorder import FALLBACK_HOOKS
+
+SECTION = "pushgateway"
+
+
+def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
+                      **arguments) -> None:
+    section = {key: value for key, value in arguments.items() if key not in LIVE_OPTIONS}
+    start(event_registry, {SECTION: section}, arguments, configuration, secrets, name=f"controls.{SECTION}")
+
+
+# chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.
+globals().update(FALLBACK_HOOKS)
