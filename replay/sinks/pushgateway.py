@@ -1,0 +1,188 @@
+"""Prometheus pushgateway sink: a run's summary as gauges, live or replayed.
+
+Configuration (highest first): `--pushgateway-url`/`--pushgateway-job`,
+`PUSHGATEWAY_*` environment variables, then the `pushgateway` section of
+`--config` (or of the live control's arguments): `url` (or chaostoolkit-
+prometheus' `pushgateway_url`), `job`, `grouping_key`, `trace_id`,
+`experiment_ref`, `username`/`password` or `token`, `ca_bundle`, `verify_tls`,
+`timeout`, `retries`, `delete_at_end`.
+
+One group per experiment: `/metrics/job/<job>/chaostoolkit_experiment_ref/<ref>`
+plus any `grouping_key` labels. Each run PUTs (replaces) its experiment's group,
+so the pushgateway holds the latest run of each experiment and does not grow
+with the number of runs; every series still carries the run id
+(`chaostoolkit_run_trace_id`). The pushgateway refuses timestamps (FACTS §6), so
+a replay publishes the run's summary as of now and says so; remote write and
+OpenMetrics put the history at its true time.
+"""
+import base64
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from urllib.parse import quote
+
+import click
+import requests
+
+from ..config import Settings
+from ..delivery import LiveBatch
+from ..errors import ConfigError
+from ..events import Event, Run
+from ..journal import order
+from . import Delivery, PlannedRequest
+from .influx import _boolean, _status_text, _text
+from .prometheus_http import Endpoint, Unreachable, endpoint_settings, request_with_retries
+from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, latest_values, run_families, text_exposition
+
+__all__ = ["OPTIONS", "PushgatewayConfig", "PushgatewayTarget", "targets", "pushgateway_config", "SUMMARY_NOTE"]
+
+DEFAULT_JOB = "chaostoolkit"
+SUMMARY_NOTE = ("the pushgateway keeps no history: published the run's summary as of now "
+                "(--prometheus-remote-write or --openmetrics put it at its true time)")
+_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+OPTIONS = [
+    click.option("--pushgateway-url", "pushgateway_url", metavar="URL",
+                 help="Prometheus pushgateway base URL [env PUSHGATEWAY_URL]."),
+    click.option("--pushgateway-job", "pushgateway_job", metavar="NAME",
+                 help=f"Pushgateway job (default {DEFAULT_JOB}) [env PUSHGATEWAY_JOB]."),
+]
+
+
+@dataclass(frozen=True)
+class PushgatewayConfig:
+    endpoint: Endpoint
+    job: str = DEFAULT_JOB
+    grouping_key: Tuple[Tuple[str, str], ...] = ()
+    trace_id: Optional[str] = None
+    experiment_ref: Optional[str] = None
+    delete_at_end: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"pushgateway {self.endpoint.url} job={self.job}"
+
+
+def targets(settings: Settings) -> List["PushgatewayTarget"]:
+    config = pushgateway_config(settings)
+    return [PushgatewayTarget(config)] if config else []
+
+
+def pushgateway_config(settings: Settings) -> Optional[PushgatewayConfig]:
+    """The pushgateway configured in `settings`, None if there is none."""
+    found = endpoint_settings(settings, "pushgateway", "PUSHGATEWAY",
+                              cli={"url": "pushgateway_url", "job": "pushgateway_job"},
+                              url_aliases=("pushgateway_url",))
+    if found is None:
+        return None
+    endpoint, pick = found
+    job = _text(pick("job", DEFAULT_JOB), "pushgateway.job")
+    if not job:
+        raise ConfigError("pushgateway.job", "must not be empty")
+    trace_id, experiment_ref = pick("trace_id"), pick("experiment_ref")
+    return PushgatewayConfig(
+        endpoint=endpoint,
+        job=job,
+        grouping_key=_grouping_key(pick("grouping_key")),
+        trace_id=_text(trace_id, "pushgateway.trace_id") if trace_id else None,
+        experiment_ref=_text(experiment_ref, "pushgateway.experiment_ref") if experiment_ref else None,
+        delete_at_end=_boolean(pick("delete_at_end", False), "pushgateway.delete_at_end"),
+    )
+
+
+def _grouping_key(value: Any) -> Tuple[Tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError("pushgateway.grouping_key", f"expected an object of label: value, got {value!r}")
+    pairs = []
+    for name, label_value in value.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or name == "job":
+            raise ConfigError("pushgateway.grouping_key", f"{name!r} is not a usable label name")
+        pairs.append((name, _text(label_value, f"pushgateway.grouping_key.{name}")))
+    return tuple(pairs)
+
+
+class PushgatewayTarget:
+    """PUTs a run's summary to its experiment's group.
+
+    `send` may be called repeatedly with a growing run or with slices of it (the
+    live delivery engine sends only new events): events are merged by id, and
+    every push carries the whole summary so far, since a PUT replaces the group.
+    """
+
+    def __init__(self, config: PushgatewayConfig, session: Optional[requests.Session] = None):
+        self.config = config
+        self.label = config.label
+        self.session = session or requests.Session()
+        self._events: Dict[str, Dict[str, Event]] = {}
+        self._groups_pushed: Set[str] = set()
+
+    def plan(self, run: Run) -> List[PlannedRequest]:
+        merged, live = self._merged(run, remember=False)
+        headers = {"Content-Type": _CONTENT_TYPE, **self.config.endpoint.headers(masked=True)}
+        return [PlannedRequest("PUT", self.group_url(merged), headers, self._body(merged, live))]
+
+    def send(self, run: Run) -> Delivery:
+        ids = tuple(event.id for event in run.events)
+        merged, live = self._merged(run, remember=True)
+        url = self.group_url(merged)
+        notes = () if live else (SUMMARY_NOTE,)
+        try:
+            response = request_with_retries(
+                self.session, self.config.endpoint, "PUT", url, "push",
+                headers={"Content-Type": _CONTENT_TYPE}, data=self._body(merged, live).encode("utf-8"))
+        except Unreachable as error:
+            return Delivery(self.label, (), ids, str(error), notes)
+        if response.status_code >= 300:
+            return Delivery(self.label, (), ids, f"push: {_status_text(response)}", notes)
+        self._groups_pushed.add(url)
+        return Delivery(self.label, ids, (), None, notes)
+
+    def delete_group(self) -> Optional[str]:
+        """DELETE every group this target pushed to (end of a live run); the error, or None."""
+        problems = []
+        for url in sorted(self._groups_pushed):
+            try:
+                response = request_with_retries(self.session, self.config.endpoint, "DELETE", url, "delete group")
+            except Unreachable as error:
+                problems.append(str(error))
+                continue
+            if response.status_code >= 300:
+                problems.append(f"delete group: {_status_text(response)}")
+            else:
+                self._groups_pushed.discard(url)
+        return "; ".join(problems) or None
+
+    def close(self) -> None:
+        self.session.close()
+
+    def group_url(self, run: Run) -> str:
+        """`<url>/metrics/job/<job>/<label>/<value>...`, values with `/` or empty in base64 (FACTS §6)."""
+        ref = self.config.experiment_ref or experiment_ref_for(run.title)
+        labels = [("job", self.config.job), *self.config.grouping_key]
+        if EXPERIMENT_REF_LABEL not in dict(self.config.grouping_key):
+            labels.append((EXPERIMENT_REF_LABEL, ref))
+        path = "".join(_path_segment(name, value) for name, value in labels)
+        return f"{self.config.endpoint.url}/metrics{path}"
+
+    def _merged(self, run: Run, remember: bool) -> Tuple[Run, bool]:
+        known = dict(self._events.get(run.run_id, {}))
+        known.update((event.id, event) for event in run.events)
+        if remember:
+            self._events[run.run_id] = known
+        return dataclasses.replace(run, events=order(known.values())), isinstance(run, LiveBatch)
+
+    def _body(self, run: Run, live: bool) -> str:
+        experiment = run.experiment
+        in_progress = live and (experiment is None or experiment.end is None)
+        families = run_families(run, trace_id=self.config.trace_id, experiment_ref=self.config.experiment_ref,
+                                in_progress=in_progress)
+        return text_exposition(latest_values(families))
+
+
+def _path_segment(name: str, value: str) -> str:
+    if not value or "/" in value:
+        encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
+        return f"/{name}@base64/{encoded or '='}"
+    return f"/{name}/{quote(value, safe='')}"
