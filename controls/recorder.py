@@ -250,6 +250,10 @@ class Recorder(RunEventHandler):
         # The phase the main thread is in, and the event id of each open phase.
         self._phase: Optional[str] = None
         self._open_phases: Dict[str, str] = {}
+        # Opened phases are stamped when their first activity starts: chaoslib
+        # enters rollbacks (and an empty method) even when there is nothing to
+        # play, and the journal reader derives no phase without activities.
+        self._unannounced: Dict[str, Event] = {}
         # Activity event ids per open phase event id, in start order.
         self._members: Dict[str, List[str]] = {}
         self._met: Dict[str, Optional[bool]] = {}
@@ -410,6 +414,8 @@ class Recorder(RunEventHandler):
             phase_event = self._open_phases.get(phase)
             if phase_event is not None:
                 self._members[phase_event].append(event.id)
+                if phase_event in self._unannounced:
+                    self._stamp(self._unannounced.pop(phase_event))
             self._stamp(event)
 
     @_guarded
@@ -540,7 +546,7 @@ class Recorder(RunEventHandler):
         )
         self._open_phases[phase] = event.id
         self._members[event.id] = []
-        self._stamp(event)
+        self._unannounced[event.id] = event
 
     def _close_phase(self, phase: str, state: Any = None) -> None:
         with self._lock:
@@ -550,7 +556,10 @@ class Recorder(RunEventHandler):
         event_id = self._open_phases.pop(phase, None)
         if event_id is None:
             return
-        members = [self._events[member] for member in self._members.pop(event_id)]
+        member_ids = self._members.pop(event_id)
+        if self._unannounced.pop(event_id, None) is not None:
+            return  # nothing was played in it
+        members = [self._events[member] for member in member_ids]
         fields = dict(self._events[event_id].fields)
         if isinstance(state, dict) and "steady_state_met" in state:
             met = bool(state["steady_state_met"])
@@ -560,8 +569,12 @@ class Recorder(RunEventHandler):
         failed = fields.get("steady_state_met") is False or any(
             member.status == "failed" for member in members
         )
-        self._stamp(self._events[event_id].evolve(
-            end=_now(), status="failed" if failed else "succeeded", fields=fields
+        opened = self._events[event_id]
+        # A `during` iteration opens at its first probe's start_activity, which
+        # chaoslib calls just after taking the probe's start time.
+        start = min([opened.start] + [member.start for member in members])
+        self._stamp(opened.evolve(
+            start=start, end=_now(), status="failed" if failed else "succeeded", fields=fields
         ))
 
     def _revise_tolerances(self, members: List[Event], probes: Any) -> List[Event]:
