@@ -11,11 +11,14 @@ InfluxDB 2.x: `POST /api/v2/write?org=&bucket=&precision=ns`, `Authorization: To
 The line format is in `influx_line`.
 """
 import gzip
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -25,7 +28,7 @@ from ..config import Secret, Settings, mask_url
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .influx_line import DEFAULT_MEASUREMENT, EventLine, measurement_problem, run_lines
+from .influx_line import DEFAULT_MEASUREMENT, EventLine, iter_lines, measurement_problem
 
 __all__ = ["OPTIONS", "InfluxConfig", "InfluxTarget", "targets", "influx_config"]
 
@@ -258,7 +261,7 @@ class InfluxTarget:
             requests_.append(PlannedRequest("POST", f"{self.config.url}/query",
                                             {k: v for k, v in masked.items() if k == "Authorization"},
                                             {"q": self._create_database_statement()}))
-        for batch in self._batches(run_lines(run, self.config.measurement)):
+        for batch in _chunks(iter_lines(run, self.config.measurement), self.config.batch_size):
             requests_.append(PlannedRequest("POST", self._write_url_with_params(), masked,
                                             "\n".join(line.line for line in batch)))
         return requests_
@@ -270,39 +273,51 @@ class InfluxTarget:
     # -- sending --------------------------------------------------------------------------
 
     def send(self, run: Run) -> Delivery:
-        lines = run_lines(run, self.config.measurement)
         delivered: List[str] = []
         rejected: List[Tuple[int, EventLine, str]] = []
         error = None
-        position = 0
         try:
             self._ensure_database()
-            for batch in self._batches(lines):
-                ok, refused = self._write(batch, position)
-                delivered.extend(line.event_id for line in ok)
-                rejected.extend(refused)
-                position += len(batch)
+            error = self._write_all(run, delivered, rejected)
         except _Unreachable as unreachable:
             error = str(unreachable)
-        not_sent = [line.event_id for line in lines[position:]] if error else []
+        total = len(run.events)
+        accounted = set(delivered) | {line.event_id for _, line, _ in rejected}
+        not_sent = [event.id for event in run.events if event.id not in accounted]
         failed = [line.event_id for _, line, _ in rejected] + not_sent
         notes = [f"line {number} (event {line.event_id}) rejected: {reason}"
                  for number, line, reason in rejected[:_REPORTED_REJECTIONS]]
         if len(rejected) > _REPORTED_REJECTIONS:
             notes.append(f"... and {len(rejected) - _REPORTED_REJECTIONS} more rejected line(s)")
         if rejected and not error:
-            error = (f"partial write: {len(delivered)} of {len(lines)} point(s) stored, "
+            error = (f"partial write: {len(delivered)} of {total} point(s) stored, "
                      f"{len(rejected)} rejected (first: line {rejected[0][0]}: {rejected[0][2]})")
         elif error and delivered:
-            error = f"{error} ({len(delivered)} of {len(lines)} point(s) stored before)"
+            error = f"{error} ({len(delivered)} of {total} point(s) stored before)"
         return Delivery(self.label, tuple(delivered), tuple(failed), error, tuple(notes))
+
+    def _write_all(self, run: Run, delivered: List[str], rejected: list) -> Optional[str]:
+        """Write every batch; the next batch is serialized while the previous one is on the wire.
+
+        Returns the error that stopped the writes, if any.
+        """
+        error = None
+        in_flight: Deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as writer:
+            position = 0
+            for batch in _chunks(iter_lines(run, self.config.measurement), self.config.batch_size):
+                in_flight.append(writer.submit(self._write, batch, position))
+                position += len(batch)
+                if len(in_flight) > 1:
+                    error = _collect(in_flight.popleft(), delivered, rejected)
+                    if error:
+                        break
+            while in_flight:
+                error = _collect(in_flight.popleft(), delivered, rejected) or error
+        return error
 
     def close(self) -> None:
         self.session.close()
-
-    def _batches(self, lines: Sequence[EventLine]) -> List[Sequence[EventLine]]:
-        size = self.config.batch_size
-        return [lines[start:start + size] for start in range(0, len(lines), size)]
 
     def _headers(self, masked: bool = False) -> Dict[str, str]:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
@@ -387,6 +402,25 @@ class InfluxTarget:
                     raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
             logger.debug("%s %s: %s, retrying", self.label, what, problem)
             time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def _chunks(lines: Iterator[EventLine], size: int) -> Iterator[List[EventLine]]:
+    while True:
+        chunk = list(islice(lines, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _collect(future: Future, delivered: List[str], rejected: list) -> Optional[str]:
+    """Account for one batch's outcome; the error if the server could not be written to."""
+    try:
+        stored, refused = future.result()
+    except _Unreachable as unreachable:
+        return str(unreachable)
+    delivered.extend(line.event_id for line in stored)
+    rejected.extend(refused)
+    return None
 
 
 def _server_error(response: requests.Response) -> str:

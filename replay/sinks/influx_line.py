@@ -21,8 +21,9 @@ import hashlib
 import json
 import math
 import re
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, Event, Run
 
@@ -32,6 +33,7 @@ __all__ = [
     "EventLine",
     "event_line",
     "run_lines",
+    "iter_lines",
     "timestamp_ns",
     "tag_text",
     "measurement_problem",
@@ -47,6 +49,7 @@ _OWN_FIELDS = frozenset({"event_id", "text", "duration", "end_ms"})
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+_MILLISECOND = timedelta(milliseconds=1)
 _SUB_MICROSECOND = 1000
 
 _KEY_ESCAPES = re.compile(r"[,= ]")
@@ -69,6 +72,8 @@ def tag_text(value: str) -> str:
     return _STRANDED_BACKSLASHES.sub(lambda match: "/" * len(match.group()), value)
 
 
+# Keys and tag values repeat on every line of a run: escape each distinct one once.
+@lru_cache(maxsize=16384)
 def _key(name: str) -> str:
     name = tag_text(name)
     # InfluxDB rejects tag and field keys named `time`.
@@ -77,12 +82,15 @@ def _key(name: str) -> str:
     return _KEY_ESCAPES.sub(lambda match: "\\" + match.group(), name)
 
 
+@lru_cache(maxsize=16384)
 def _tag_value(value: str) -> str:
     return _KEY_ESCAPES.sub(lambda match: "\\" + match.group(), tag_text(value))
 
 
 def _string_field(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
 
 
 def measurement_problem(name: str) -> Optional[str]:
@@ -146,37 +154,20 @@ def _short_text(event: Event) -> str:
     return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
 
 
-def _tags(event: Event, title: str) -> Dict[str, str]:
-    tags = {key: str(value) for key, value in event.tags.items()}
-    dimensions = {
-        "run_id": event.run_id,
-        "experiment": title,
-        "kind": event.kind,
-        "phase": event.phase,
-        "activity_type": event.activity_type,
-        "name": event.name,
-        "status": event.status,
-    }
+def _series_key(measurement: str, event: Event, title: str) -> str:
+    return _series_key_of(measurement, title, event.run_id, event.kind, event.phase, event.activity_type,
+                          event.name, event.status, tuple(event.tags.items()))
+
+
+@lru_cache(maxsize=4096)
+def _series_key_of(measurement: str, title: str, run_id: str, kind: str, phase: Optional[str],
+                   activity_type: Optional[str], name: str, status: str,
+                   user_tags: Tuple[Tuple[str, str], ...]) -> str:
+    tags = {key: str(value) for key, value in user_tags}
+    dimensions = {"run_id": run_id, "experiment": title, "kind": kind, "phase": phase,
+                  "activity_type": activity_type, "name": name, "status": status}
     # The model's dimensions win over a user tag of the same name.
     tags.update({key: value for key, value in dimensions.items() if value is not None})
-    return tags
-
-
-def _fields(event: Event) -> List[Tuple[str, Any]]:
-    fields: List[Tuple[str, Any]] = [("event_id", event.id), ("text", _short_text(event))]
-    if event.end is not None:
-        fields.append(("duration", float(event.duration)))
-        fields.append(("end_ms", (event.end - _EPOCH) // timedelta(milliseconds=1)))
-    own = {name for name, _ in fields} | _OWN_FIELDS
-    fields.extend(
-        (name, value) for name, value in sorted(event.fields.items())
-        if name not in own
-    )
-    return fields
-
-
-def _series_key(measurement: str, event: Event, title: str) -> str:
-    tags = _tags(event, title)
     parts = [_measurement(measurement)]
     for key in sorted(tags):
         value = _tag_value(tags[key])
@@ -187,12 +178,17 @@ def _series_key(measurement: str, event: Event, title: str) -> str:
 
 
 def _field_set(event: Event) -> str:
-    rendered = []
-    for name, value in _fields(event):
+    parts = [f"event_id={_string_field(event.id)}", f"text={_string_field(_short_text(event))}"]
+    if event.end is not None:
+        parts.append(f"duration={event.duration!r}")
+        parts.append(f"end_ms={(event.end - _EPOCH) // _MILLISECOND}i")
+    for name, value in sorted(event.fields.items()):
+        if name in _OWN_FIELDS:
+            continue
         text = _field_value(name, value)
         if text is not None:
-            rendered.append(f"{_key(name)}={text}")
-    return ",".join(rendered)
+            parts.append(f"{_key(name)}={text}")
+    return ",".join(parts)
 
 
 def event_line(event: Event, title: str, measurement: str = DEFAULT_MEASUREMENT) -> str:
@@ -201,7 +197,12 @@ def event_line(event: Event, title: str, measurement: str = DEFAULT_MEASUREMENT)
 
 
 def run_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> List[EventLine]:
-    """One line per event of the run, in timeline order.
+    """One line per event of the run, in timeline order."""
+    return list(iter_lines(run, measurement))
+
+
+def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[EventLine]:
+    """`run_lines`, one at a time.
 
     Two events of one series whose offsets collide in the same microsecond (a
     1-in-1000 chance for background activities started together) take the
@@ -209,7 +210,6 @@ def run_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> List[EventLin
     """
     title = run.title
     taken = set()
-    lines = []
     for event in run.events:
         series = _series_key(measurement, event, title)
         timestamp = timestamp_ns(event)
@@ -217,5 +217,4 @@ def run_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> List[EventLin
         while (series, timestamp) in taken:
             timestamp = microsecond + (timestamp + 1) % _SUB_MICROSECOND
         taken.add((series, timestamp))
-        lines.append(EventLine(event.id, f"{series} {_field_set(event)} {timestamp}"))
-    return lines
+        yield EventLine(event.id, f"{series} {_field_set(event)} {timestamp}")

@@ -1,0 +1,137 @@
+"""Replay throughput into a real influxd, next to one request per event and to the server's ceiling.
+
+Generates a journal of 100,000 activities, starts Debian's influxd on a free
+loopback port, and measures, each into a fresh database:
+
+1. `chaos-replay JOURNAL --influx-url ... --influx-database ...`, end to end
+   (a subprocess: start-up, reading the journal, serializing, sending);
+2. the same events sent one HTTP request per event, as chaosdb.influx did
+   (on a sample: at ~1,000/s the whole journal would take minutes);
+3. the same lines pre-built into raw batches of 10,000 and POSTed on one
+   session: the server's ceiling on this machine.
+
+    python benchmarks/influx_replay.py [--activities 100000] [--single-sample 3000]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+
+import requests
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from replay.journal import read_journal  # noqa: E402
+from replay.sinks.influx_line import run_lines  # noqa: E402
+from tests.influx_server import start_influxd  # noqa: E402
+
+RAW_BATCH = 10_000
+
+
+def generate(path: str, activities: int) -> None:
+    start = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    entries = []
+    for index in range(activities):
+        begin = start + timedelta(milliseconds=40 * index)
+        entries.append({
+            "activity": {"type": "probe" if index % 3 else "action", "name": f"activity-{index % 50}",
+                         "provider": {"type": "http", "url": "http://svc/health"}},
+            "output": {"status": 200, "body": "ok"},
+            "start": begin.isoformat(),
+            "end": (begin + timedelta(milliseconds=25)).isoformat(),
+            "duration": 0.025,
+            "status": "succeeded" if index % 97 else "failed",
+        })
+    journal = {
+        "chaoslib-version": "1.45.1", "platform": "bench", "node": "bench",
+        "experiment": {"title": "influx replay benchmark", "method": []},
+        "start": start.isoformat(), "end": (start + timedelta(milliseconds=40 * activities)).isoformat(),
+        "duration": activities * 0.04, "status": "completed", "deviated": False,
+        "steady_states": {"before": None, "after": None, "during": []},
+        "run": entries, "rollbacks": [],
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(journal, handle)
+
+
+def create_database(url: str, name: str) -> None:
+    requests.post(f"{url}/query", data={"q": f'CREATE DATABASE "{name}"'}, timeout=30).raise_for_status()
+
+
+def count_points(url: str, database: str) -> int:
+    result = requests.get(f"{url}/query", timeout=60, params={
+        "db": database, "q": 'SELECT count("event_id") FROM "chaostoolkit_events"'}).json()
+    series = result["results"][0].get("series")
+    return series[0]["values"][0][1] if series else 0
+
+
+def replay_end_to_end(url: str, journal: str) -> float:
+    chaos_replay = shutil.which("chaos-replay", path=os.path.dirname(sys.executable)) or "chaos-replay"
+    started = time.perf_counter()
+    subprocess.run([chaos_replay, journal, "--influx-url", url, "--influx-database", "ours",
+                    "--influx-create-database"], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def one_request_per_event(url: str, lines) -> float:
+    create_database(url, "single")
+    started = time.perf_counter()
+    for line in lines:
+        # chaosdb.influx: a bare requests.post per event, a new connection each time.
+        requests.post(f"{url}/write", params={"db": "single", "precision": "ns"},
+                      data=line.encode("utf-8"), timeout=30).raise_for_status()
+    return time.perf_counter() - started
+
+
+def raw_batches(url: str, lines) -> float:
+    create_database(url, "raw")
+    bodies = ["\n".join(lines[i:i + RAW_BATCH]).encode("utf-8") for i in range(0, len(lines), RAW_BATCH)]
+    session = requests.Session()
+    started = time.perf_counter()
+    for body in bodies:
+        session.post(f"{url}/write", params={"db": "raw", "precision": "ns"}, data=body,
+                     timeout=60).raise_for_status()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--activities", type=int, default=100_000)
+    parser.add_argument("--single-sample", type=int, default=3_000,
+                        help="events sent one request each (the rate is what counts)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="influx-bench-") as workdir:
+        journal = os.path.join(workdir, "journal.json")
+        generate(journal, args.activities)
+        lines = [line.line for line in run_lines(read_journal(journal))]
+        server = start_influxd(tempfile.mkdtemp(prefix="influxd-", dir=workdir))
+        try:
+            ours = replay_end_to_end(server.url, journal)
+            stored = count_points(server.url, "ours")
+            single = one_request_per_event(server.url, lines[: args.single_sample])
+            raw = raw_batches(server.url, lines)
+        finally:
+            server.stop()
+
+    ours_rate = len(lines) / ours
+    single_rate = min(args.single_sample, len(lines)) / single
+    raw_rate = len(lines) / raw
+    print(f"journal: {args.activities} activities, {len(lines)} events; Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, influxd 1.6 on the same machine")
+    print(f"chaos-replay end to end:  {ours_rate:>9,.0f} events/s ({ours:.2f} s, {stored} points stored)")
+    print(f"one request per event:    {single_rate:>9,.0f} events/s (sample of {args.single_sample})")
+    print(f"raw batches of {RAW_BATCH:,}:  {raw_rate:>9,.0f} points/s ({raw:.2f} s, sending only)")
+    print(f"ours / one-per-event: {ours_rate / single_rate:.0f}x (goal >= 100x); "
+          f"ours / raw ceiling: {ours_rate / raw_rate:.2f} (goal >= 0.5)")
+    if stored != len(lines):
+        sys.exit(f"stored {stored} points for {len(lines)} events")
+
+
+if __name__ == "__main__":
+    main()
