@@ -1,0 +1,588 @@
+"""Grafana sink: a run's events as annotations on one or many Grafana servers, never twice.
+
+Grafana never de-duplicates: every POST creates an annotation (FACTS §7). So
+before sending a run a target asks what that run already has on the server,
+once per run: `GET /api/annotations` with the run's time range and the tags
+`chaostoolkit` and `run-<run id>`, paged. Each annotation found carries an
+`event-<event id>` tag, which maps it to its event; then only the missing
+annotations are created (POST) and those that changed are patched (PATCH).
+The map event id -> annotation id is kept per target, so the live control,
+which calls `send` again and again with slices of a run (an activity first
+open, later ended), patches the annotation it created instead of adding one.
+
+Servers, highest precedence first: `--grafana-url` (repeatable), else
+`GRAFANA_URL`, else the servers of the `grafana` section of `--config` (a list,
+or one object), else chaosdb's `configuration.grafana` list in the journal
+(`host`, `port`, `protocol`, `api_token`, `cert_file`, `username`,
+`password`, `dashboardId`, `only_actions`, `tags`, `annotation_api_endpoint`).
+For each server a value comes from the `--grafana-*` flag, else the server's
+own entry, else a `grafana` entry of `--config` without a URL (settings for
+every server), else the `GRAFANA_*` environment variable, else the journal's
+`grafana_*` secrets. TLS is verified unless `verify_tls` is false.
+
+The annotation format is in `grafana_annotations`.
+"""
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from urllib.parse import urlsplit
+
+import click
+import requests
+
+from ..config import Secret, Settings, mask_url
+from ..errors import ConfigError
+from ..events import Run
+from . import Delivery, PlannedRequest
+from .grafana_annotations import CHAOSTOOLKIT_TAG, Annotation, event_tag, run_annotations, run_tag
+from .influx import _boolean, _connection_problem, _number, _server_error, _text
+
+__all__ = ["OPTIONS", "GrafanaConfig", "GrafanaTarget", "targets", "grafana_configs"]
+
+logger = logging.getLogger("chaostoolkit_replay.grafana")
+
+ANNOTATIONS_PATH = "/api/annotations"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 3
+# Annotations asked for per GET while looking a run up (Grafana's default is 100).
+DEFAULT_PAGE_SIZE = 500
+CHAOSDB_DEFAULTS = {"host": "localhost", "port": 3000, "protocol": "http"}
+_BACKOFF_SECONDS = 0.5
+_REPORTED_REJECTIONS = 5
+
+OPTIONS = [
+    click.option("--grafana-url", "grafana_url", multiple=True, metavar="URL",
+                 help="Grafana base URL, e.g. http://127.0.0.1:3000 (repeatable: several servers) "
+                      "[env GRAFANA_URL]."),
+    click.option("--grafana-token", "grafana_token", metavar="TOKEN",
+                 help="Service account token (prefer env GRAFANA_TOKEN: a flag shows in `ps`)."),
+    click.option("--grafana-username", "grafana_username", metavar="NAME",
+                 help="Basic auth user; the password only from GRAFANA_PASSWORD, --config or secrets."),
+    click.option("--grafana-org-id", "grafana_org_id", type=int, metavar="ID",
+                 help="Organization (X-Grafana-Org-Id) [env GRAFANA_ORG_ID]."),
+    click.option("--grafana-dashboard-uid", "grafana_dashboard_uid", metavar="UID",
+                 help="Dashboard the annotations belong to (default: organization-wide) "
+                      "[env GRAFANA_DASHBOARD_UID]."),
+    click.option("--grafana-dashboard-id", "grafana_dashboard_id", type=int, metavar="ID",
+                 help="Deprecated by Grafana: dashboard numeric id; prefer --grafana-dashboard-uid."),
+    click.option("--grafana-panel-id", "grafana_panel_id", type=int, metavar="ID",
+                 help="Panel the annotations belong to (with a dashboard)."),
+    click.option("--grafana-tag", "grafana_tags", multiple=True, metavar="TAG",
+                 help="Extra tag on every annotation (repeatable)."),
+    click.option("--grafana-ca-bundle", "grafana_ca_bundle", type=click.Path(dir_okay=False),
+                 help="CA bundle to verify the server's TLS certificate."),
+    click.option("--grafana-client-cert", "grafana_client_cert", type=click.Path(dir_okay=False),
+                 help="Client certificate (PEM; with its key unless --grafana-client-key)."),
+    click.option("--grafana-client-key", "grafana_client_key", type=click.Path(dir_okay=False),
+                 help="Private key of the client certificate."),
+    click.option("--grafana-verify-tls/--grafana-no-verify-tls", "grafana_verify_tls", default=None,
+                 help="Verify the server's TLS certificate (default: verify)."),
+    click.option("--grafana-timeout", "grafana_timeout", type=float, metavar="SECONDS",
+                 help=f"Connect and read timeout (default {DEFAULT_TIMEOUT:g})."),
+    click.option("--grafana-retries", "grafana_retries", type=int, metavar="N",
+                 help=f"Retries on 5xx and connection errors, with backoff (default {DEFAULT_RETRIES})."),
+]
+
+# Keys of a server entry: our names, then the aliases chaosdb (or Grafana's JSON) used.
+_KEYS = {
+    "url": (), "token": ("api_token",), "username": (), "password": (), "org_id": ("orgId",),
+    "dashboard_uid": ("dashboardUID",), "dashboard_id": ("dashboardId",), "panel_id": ("panelId",),
+    "tags": (), "only_actions": (), "ca_bundle": ("cert_file",), "client_cert": (), "client_key": (),
+    "verify_tls": (), "timeout": (), "retries": (), "annotations_path": ("annotation_api_endpoint",),
+}
+_CHAOSDB_URL_KEYS = ("host", "port", "protocol")
+_CLI_KEYS = {"token": "grafana_token", "username": "grafana_username", "org_id": "grafana_org_id",
+             "dashboard_uid": "grafana_dashboard_uid", "dashboard_id": "grafana_dashboard_id",
+             "panel_id": "grafana_panel_id", "tags": "grafana_tags", "ca_bundle": "grafana_ca_bundle",
+             "client_cert": "grafana_client_cert", "client_key": "grafana_client_key",
+             "verify_tls": "grafana_verify_tls", "timeout": "grafana_timeout", "retries": "grafana_retries"}
+_ENV_KEYS = {"token": "GRAFANA_TOKEN", "username": "GRAFANA_USERNAME", "password": "GRAFANA_PASSWORD",
+             "org_id": "GRAFANA_ORG_ID", "dashboard_uid": "GRAFANA_DASHBOARD_UID",
+             "panel_id": "GRAFANA_PANEL_ID", "ca_bundle": "GRAFANA_CA_BUNDLE",
+             "verify_tls": "GRAFANA_VERIFY_TLS"}
+_SECRET_KEYS = {"token": "grafana_token", "username": "grafana_username", "password": "grafana_password"}
+
+
+@dataclass(frozen=True)
+class GrafanaConfig:
+    url: str  # base URL, without credentials
+    token: Optional[Secret] = None
+    username: Optional[str] = None
+    password: Optional[Secret] = None
+    org_id: Optional[int] = None
+    dashboard_uid: Optional[str] = None
+    dashboard_id: Optional[int] = None
+    panel_id: Optional[int] = None
+    tags: Tuple[str, ...] = ()
+    only_actions: bool = False
+    verify: Union[bool, str] = True  # requests' `verify`: a bool or a CA bundle path
+    client_cert: Union[None, str, Tuple[str, str]] = None  # requests' `cert`
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    annotations_path: str = ANNOTATIONS_PATH
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    @property
+    def label(self) -> str:
+        where = [f"org={self.org_id}"] if self.org_id is not None else []
+        if self.dashboard_uid:
+            where.append(f"dashboard={self.dashboard_uid}")
+        elif self.dashboard_id:
+            where.append(f"dashboard-id={self.dashboard_id}")
+        return " ".join(["grafana", self.url, *where])
+
+    @property
+    def annotations_url(self) -> str:
+        return self.url + self.annotations_path
+
+    @property
+    def placement(self) -> Dict[str, Any]:
+        """Where annotations go: a dashboard (and panel), or the whole organization."""
+        placement: Dict[str, Any] = {}
+        if self.dashboard_uid:
+            placement["dashboardUID"] = self.dashboard_uid
+        elif self.dashboard_id:
+            placement["dashboardId"] = self.dashboard_id
+        if self.panel_id:
+            placement["panelId"] = self.panel_id
+        return placement
+
+
+def targets(settings: Settings) -> List["GrafanaTarget"]:
+    return [GrafanaTarget(config) for config in grafana_configs(settings)]
+
+
+def grafana_configs(settings: Settings) -> List[GrafanaConfig]:
+    """Every Grafana server configured in `settings` (see the module's docstring)."""
+    file_entries = _entries(settings.file.get("grafana"), "grafana")
+    shared = {}
+    for _, entry in file_entries:
+        if not _has_server(entry):
+            shared.update(entry)
+    file_servers = [(key, entry) for key, entry in file_entries if _has_server(entry)]
+    for key, entry in file_entries:
+        _reject_unknown_keys(entry, key)
+
+    cli_urls = settings.cli.get("grafana_url") or ()
+    if isinstance(cli_urls, str):
+        cli_urls = (cli_urls,)
+    from_journal = False
+    if cli_urls:
+        servers = [(f"--grafana-url #{i + 1}", {"url": url}) for i, url in enumerate(cli_urls)]
+    elif settings.env.get("GRAFANA_URL"):
+        servers = [("GRAFANA_URL", {"url": settings.env["GRAFANA_URL"]})]
+    elif file_servers:
+        servers = file_servers
+    else:
+        servers = [entry for entry in _entries(settings.configuration.get("grafana"), "configuration.grafana")
+                   if _has_server(entry[1])]
+        from_journal = True
+    if not servers:
+        given = sorted(key for key, value in settings.cli.items()
+                       if key.startswith("grafana_") and value not in (None, (), []))
+        if given:
+            flags = ", ".join("--" + key.replace("_", "-") for key in given)
+            raise ConfigError("grafana.url", f"{flags} given but no server (--grafana-url, GRAFANA_URL or grafana[].url)")
+        return []
+    return [_server_config(settings, key, entry, shared, from_journal) for key, entry in servers]
+
+
+def _entries(section: Any, key: str) -> List[Tuple[str, Dict[str, Any]]]:
+    if section is None:
+        return []
+    if isinstance(section, dict):
+        return [(key, section)]
+    if not isinstance(section, list):
+        raise ConfigError(key, f"expected a list of servers, got {type(section).__name__}")
+    entries = []
+    for index, entry in enumerate(section):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{key}[{index}]", f"expected an object, got {type(entry).__name__}")
+        entries.append((f"{key}[{index}]", entry))
+    return entries
+
+
+def _has_server(entry: Mapping[str, Any]) -> bool:
+    return bool(entry.get("url") or entry.get("host"))
+
+
+def _reject_unknown_keys(entry: Mapping[str, Any], key: str) -> None:
+    known = set(_KEYS) | set(_CHAOSDB_URL_KEYS) | {alias for aliases in _KEYS.values() for alias in aliases}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", "unknown key (known: " + ", ".join(sorted(_KEYS)) + ")")
+
+
+def _server_config(settings: Settings, key: str, entry: Mapping[str, Any], shared: Mapping[str, Any],
+                   from_journal: bool) -> GrafanaConfig:
+    def value(name: str, default: Any = None) -> Any:
+        cli = _CLI_KEYS.get(name)
+        if cli and settings.cli.get(cli) not in (None, (), []):
+            return settings.cli[cli]
+        for source in (entry, shared):
+            for alias in (name, *_KEYS[name]):
+                if source.get(alias) is not None:
+                    return source[alias]
+        env = _ENV_KEYS.get(name)
+        if env and settings.env.get(env) not in (None, ""):
+            return settings.env[env]
+        if from_journal and name in _SECRET_KEYS and settings.secret(_SECRET_KEYS[name]) is not None:
+            return settings.secret(_SECRET_KEYS[name])
+        return default
+
+    url = _text(entry["url"], f"{key}.url") if entry.get("url") else _chaosdb_url(entry, key)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key}.url", f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
+    username = value("username") or parts.username
+    password = value("password") or parts.password
+    token = value("token")
+
+    verify: Union[bool, str] = _boolean(value("verify_tls", True), f"{key}.verify_tls")
+    ca_bundle = value("ca_bundle")
+    if ca_bundle and verify:
+        verify = _text(ca_bundle, f"{key}.ca_bundle")
+    client_cert = value("client_cert")
+    client_key = value("client_key")
+    cert: Union[None, str, Tuple[str, str]] = None
+    if isinstance(client_cert, (list, tuple)) and len(client_cert) == 2:
+        cert = (_text(client_cert[0], f"{key}.client_cert"), _text(client_cert[1], f"{key}.client_cert"))
+    elif client_cert:
+        cert = _text(client_cert, f"{key}.client_cert")
+        if client_key:
+            cert = (cert, _text(client_key, f"{key}.client_key"))
+
+    tags = value("tags", ())
+    if isinstance(tags, str):
+        tags = (tags,)
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags):
+        raise ConfigError(f"{key}.tags", "expected a list of strings")
+    path = _text(value("annotations_path", ANNOTATIONS_PATH), f"{key}.annotations_path")
+    dashboard_uid = value("dashboard_uid")
+    return GrafanaConfig(
+        url=mask_url(url).rstrip("/"),
+        token=Secret(_text(token, f"{key}.token")) if token else None,
+        username=_text(username, f"{key}.username") if username else None,
+        password=Secret(_text(password, f"{key}.password")) if password else None,
+        org_id=_optional_int(value("org_id"), f"{key}.org_id"),
+        dashboard_uid=_text(dashboard_uid, f"{key}.dashboard_uid") if dashboard_uid else None,
+        # chaosdb: dashboardId 0 meant every dashboard, as no id does.
+        dashboard_id=_optional_int(value("dashboard_id"), f"{key}.dashboard_id") or None,
+        panel_id=_optional_int(value("panel_id"), f"{key}.panel_id") or None,
+        tags=tuple(tags),
+        only_actions=_boolean(value("only_actions", False), f"{key}.only_actions"),
+        verify=verify,
+        client_cert=cert,
+        timeout=_number(value("timeout", DEFAULT_TIMEOUT), f"{key}.timeout", float, 0, above=True),
+        retries=_number(value("retries", DEFAULT_RETRIES), f"{key}.retries", int, 0),
+        annotations_path="/" + path.strip("/"),
+    )
+
+
+def _chaosdb_url(entry: Mapping[str, Any], key: str) -> str:
+    """chaosdb.grafana posted to protocol://host:port + annotation_api_endpoint."""
+    host = _text(entry.get("host") or CHAOSDB_DEFAULTS["host"], f"{key}.host")
+    port = _number(entry.get("port") or CHAOSDB_DEFAULTS["port"], f"{key}.port", int, 1)
+    protocol = _text(entry.get("protocol") or CHAOSDB_DEFAULTS["protocol"], f"{key}.protocol").lower()
+    if protocol not in ("http", "https"):
+        raise ConfigError(f"{key}.protocol", f"expected http or https, got {protocol!r}")
+    return f"{protocol}://{host}:{port}"
+
+
+def _optional_int(value: Any, key: str) -> Optional[int]:
+    return None if value is None or value == "" else _number(value, key, int, 0)
+
+
+class _Stored(NamedTuple):
+    """An annotation as the server has it."""
+
+    id: int
+    time: int
+    time_end: int
+    text: str
+    tags: frozenset
+
+
+class _Unreachable(Exception):
+    """The server cannot take any more of this run: nothing left should be tried."""
+
+
+class _Refused(Exception):
+    """The server refused one request (4xx); the others may pass."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+class _Ambiguous(Exception):
+    """A POST whose answer was lost: the annotation may or may not exist now."""
+
+
+class GrafanaTarget:
+    """Annotations of runs on one Grafana server; `send` may be called repeatedly and never duplicates."""
+
+    def __init__(self, config: GrafanaConfig, session: Optional[requests.Session] = None):
+        self.config = config
+        self.label = config.label
+        self.session = session or requests.Session()
+        # run id -> event tag -> what the server has; filled by one look-up per run.
+        self._stored: Dict[str, Dict[str, _Stored]] = {}
+        self._lock = threading.Lock()
+
+    # -- what would be sent -------------------------------------------------------------
+
+    def plan(self, run: Run) -> List[PlannedRequest]:
+        """The look-up, then one POST per annotation (a send POSTs only the missing ones
+        and PATCHes those that changed)."""
+        annotations = self._annotations(run)
+        if not annotations:
+            return []
+        headers = self._headers(masked=True)
+        lookup = requests.Request("GET", self.config.annotations_url,
+                                  params=self._lookup_params(run.run_id, annotations, self.config.page_size)).prepare()
+        planned = [PlannedRequest("GET", lookup.url, {k: v for k, v in headers.items() if k != "Content-Type"})]
+        planned.extend(PlannedRequest("POST", self.config.annotations_url, headers, self._post_body(annotation))
+                       for annotation in annotations)
+        return planned
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(self, run: Run) -> Delivery:
+        annotations = self._annotations(run)
+        with self._lock:
+            return self._send(run, annotations)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _annotations(self, run: Run) -> List[Annotation]:
+        return run_annotations(run, self.config.only_actions, self.config.tags)
+
+    def _send(self, run: Run, annotations: List[Annotation]) -> Delivery:
+        all_ids = [event.id for event in run.events]
+        rejected: List[Tuple[str, str]] = []
+        notes: List[str] = []
+        error = None
+        position = 0
+        lookups_left = 1 + self.config.retries
+        try:
+            stored = self._lookup(run.run_id, annotations, notes)
+            while position < len(annotations):
+                annotation = annotations[position]
+                try:
+                    self._put(annotation, stored)
+                except _Refused as refused:
+                    if refused.status in (401, 403):
+                        raise _Unreachable(str(refused)) from None
+                    rejected.append((annotation.event_id, str(refused)))
+                except _Ambiguous as ambiguous:
+                    # Whether it was stored is for the server to say: look the run up again.
+                    self._stored.pop(run.run_id, None)
+                    lookups_left -= 1
+                    if lookups_left <= 0:
+                        raise _Unreachable(str(ambiguous)) from None
+                    logger.debug("%s: %s; looking the run up again", self.label, ambiguous)
+                    stored = self._lookup(run.run_id, annotations, notes)
+                    continue
+                position += 1
+        except _Unreachable as unreachable:
+            error = str(unreachable)
+        failed_ids = {event_id for event_id, _ in rejected}
+        if error:
+            failed_ids.update(annotation.event_id for annotation in annotations[position:])
+        notes.extend(f"event {event_id} refused: {reason}" for event_id, reason in rejected[:_REPORTED_REJECTIONS])
+        if len(rejected) > _REPORTED_REJECTIONS:
+            notes.append(f"... and {len(rejected) - _REPORTED_REJECTIONS} more refused annotation(s)")
+        if rejected and not error:
+            error = f"{len(rejected)} of {len(annotations)} annotation(s) refused (first: {rejected[0][1]})"
+        delivered = tuple(event_id for event_id in all_ids if event_id not in failed_ids)
+        failed = tuple(event_id for event_id in all_ids if event_id in failed_ids)
+        return Delivery(self.label, delivered, failed, error, tuple(notes))
+
+    def _lookup(self, run_id: str, annotations: Sequence[Annotation], notes: List[str]) -> Dict[str, _Stored]:
+        """What the server has for this run, from one ranged, tagged look-up (paged)."""
+        if run_id in self._stored:
+            return self._stored[run_id]
+        if not annotations:
+            return {}
+        found: Dict[int, dict] = {}
+        limit = self.config.page_size
+        params = self._lookup_params(run_id, annotations, limit)
+        while True:
+            page = self._get_page(params)
+            fresh = [item for item in page if item["id"] not in found]
+            found.update((item["id"], item) for item in page)
+            if len(page) < limit:
+                break
+            # Grafana returns the latest-ending first and can only bound starts
+            # (`to`): everything not returned yet ends, so starts, before the
+            # earliest end of this page. Long regions seen already come back;
+            # when a page brings nothing new, ask for more at once.
+            if fresh:
+                params["to"] = min(int(item.get("timeEnd") or item["time"]) for item in page)
+            else:
+                limit *= 2
+            params["limit"] = limit
+        stored: Dict[str, _Stored] = {}
+        duplicates: List[int] = []
+        for item in sorted(found.values(), key=lambda item: item["id"]):
+            identity = _event_tag_of(item)
+            if identity is None:
+                continue
+            if identity in stored:
+                duplicates.append(item["id"])
+                continue
+            stored[identity] = _Stored(item["id"], int(item.get("time") or 0),
+                                       int(item.get("timeEnd") or item.get("time") or 0),
+                                       item.get("text") or "", frozenset(item.get("tags") or ()))
+        self._delete_duplicates(duplicates, notes)
+        self._stored[run_id] = stored
+        return stored
+
+    def _lookup_params(self, run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
+        return {
+            "from": min(annotation.time for annotation in annotations),
+            "to": max(annotation.time_end for annotation in annotations),
+            "tags": [CHAOSTOOLKIT_TAG, run_tag(run_id)],
+            "type": "annotation",
+            "limit": limit,
+        }
+
+    def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
+        response = self._request("GET", self.config.annotations_url, "look-up", params=dict(params))
+        if response.status_code >= 300:
+            raise _Unreachable(f"look-up: {_status_text(response)}")
+        try:
+            page = response.json()
+        except ValueError:
+            raise _Unreachable("look-up: the answer is not JSON (is the URL Grafana's?)") from None
+        if not isinstance(page, list) or not all(isinstance(item, dict) and isinstance(item.get("id"), int)
+                                                  for item in page):
+            raise _Unreachable("look-up: the answer is not a list of annotations (is the URL Grafana's?)")
+        return page
+
+    def _delete_duplicates(self, ids: Sequence[int], notes: List[str]) -> None:
+        """Copies left by an earlier tool or a lost answer: one annotation per event stays."""
+        for annotation_id in ids:
+            response = self._request("DELETE", f"{self.config.annotations_url}/{annotation_id}", "delete duplicate")
+            if response.status_code < 300 or response.status_code == 404:
+                notes.append(f"deleted duplicate annotation {annotation_id}")
+            else:
+                notes.append(f"duplicate annotation {annotation_id} not deleted: {_status_text(response)}")
+
+    def _put(self, annotation: Annotation, stored: Dict[str, _Stored]) -> None:
+        """Create the annotation, or patch what differs from the server's copy."""
+        identity = event_tag(annotation.event_id)
+        existing = stored.get(identity)
+        if existing is not None:
+            changes = _changes(existing, annotation)
+            if not changes:
+                return
+            response = self._request("PATCH", f"{self.config.annotations_url}/{existing.id}", "patch", json=changes)
+            if response.status_code < 300:
+                stored[identity] = _stored_as(existing.id, annotation)
+                return
+            if response.status_code != 404:
+                raise _Refused(response.status_code, f"patch: {_status_text(response)}")
+            # Deleted on the server since the look-up: create it again.
+            del stored[identity]
+        response = self._request("POST", self.config.annotations_url, "create", json=self._post_body(annotation))
+        if response.status_code >= 300:
+            raise _Refused(response.status_code, f"create: {_status_text(response)}")
+        try:
+            annotation_id = response.json()["id"]
+        except (ValueError, KeyError, TypeError):
+            raise _Unreachable("create: the answer has no annotation id (is the URL Grafana's?)") from None
+        stored[identity] = _stored_as(annotation_id, annotation)
+
+    def _post_body(self, annotation: Annotation) -> dict:
+        return {**annotation.body(), **self.config.placement}
+
+    def _headers(self, masked: bool = False) -> Dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if self.config.token:
+            headers["Authorization"] = "Bearer ***" if masked else f"Bearer {self.config.token.value}"
+        elif self.config.username and masked:
+            headers["Authorization"] = "Basic ***"
+        if self.config.org_id is not None:
+            headers["X-Grafana-Org-Id"] = str(self.config.org_id)
+        return headers
+
+    def _auth(self) -> Optional[Tuple[str, str]]:
+        if self.config.token or not self.config.username:
+            return None
+        return (self.config.username, self.config.password.value if self.config.password else "")
+
+    def _request(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
+        """One request, retried with exponential backoff on connection errors and 5xx.
+
+        A POST is retried only when it surely did not reach Grafana (no
+        connection, or a 5xx: nothing saved); when its answer is lost it raises
+        `_Ambiguous`, since resending could create a second annotation.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt > self.config.retries
+            try:
+                response = self.session.request(method, url, headers=self._headers(), auth=self._auth(),
+                                                timeout=(self.config.timeout, self.config.timeout),
+                                                verify=self.config.verify, cert=self.config.client_cert,
+                                                **kwargs)
+            except requests.exceptions.SSLError as error:
+                raise _Unreachable(f"{what}: TLS error: {_connection_problem(error)}") from None
+            except (requests.ConnectionError, requests.Timeout) as error:
+                problem = _connection_problem(error)
+                if method == "POST" and not _surely_not_sent(error):
+                    raise _Ambiguous(f"{what}: {problem}") from None
+                if last:
+                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))") from None
+            else:
+                if response.status_code < 500:
+                    return response
+                problem = _status_text(response)
+                if last:
+                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
+            logger.debug("%s %s: %s, retrying", self.label, what, problem)
+            time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def _surely_not_sent(error: requests.RequestException) -> bool:
+    """No connection was made, so the request never reached the server."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return type(reason).__name__ == "NewConnectionError"
+
+
+def _event_tag_of(item: Mapping[str, Any]) -> Optional[str]:
+    prefix = event_tag("")
+    for tag in item.get("tags") or ():
+        if isinstance(tag, str) and tag.startswith(prefix):
+            return tag
+    return None
+
+
+def _changes(existing: _Stored, annotation: Annotation) -> Dict[str, Any]:
+    """The fields to PATCH (Grafana's PATCH changes only the fields given)."""
+    changes: Dict[str, Any] = {}
+    if existing.time != annotation.time:
+        changes["time"] = annotation.time
+    if existing.time_end != annotation.time_end:
+        changes["timeEnd"] = annotation.time_end
+    if existing.text != annotation.text:
+        changes["text"] = annotation.text
+    if existing.tags != frozenset(annotation.tags):
+        changes["tags"] = list(annotation.tags)
+    return changes
+
+
+def _stored_as(annotation_id: int, annotation: Annotation) -> _Stored:
+    return _Stored(annotation_id, annotation.time, annotation.time_end, annotation.text, frozenset(annotation.tags))
+
+
+def _status_text(response: requests.Response) -> str:
+    return f"HTTP {response.status_code} {_server_error(response)}".rstrip()
