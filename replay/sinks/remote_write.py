@@ -1,0 +1,209 @@
+"""Prometheus remote-write sink: back-fill a run's series at their true times.
+
+`--prometheus-remote-write URL` (or `PROMETHEUS_REMOTE_WRITE_URL`, or the
+`prometheus_remote_write` section of `--config`: `url`, `username`/`password`
+or `token`, `ca_bundle`, `verify_tls`, `timeout`, `retries`, `batch_size`)
+POSTs the samples of `prometheus_series.run_families` as remote-write 1.0
+requests: a protobuf `WriteRequest`, snappy-compressed.
+
+Both encoders are written here rather than depended on: the WriteRequest needs
+four message types of two fields each, and a snappy block made of literal
+elements only is valid snappy (any decoder reads it) and takes a dozen lines.
+The price is no compression, which a one-off back-fill of a run can afford;
+no C library, wheel or protobuf runtime is needed on the user's machine.
+
+Prometheus only takes samples older than its head block when its
+configuration has `storage: tsdb: out_of_order_time_window` (FACTS §6); a
+refusal says so. The same run replayed twice sends the same samples, which
+Prometheus stores once.
+"""
+import struct
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
+
+import click
+import requests
+
+from ..config import Settings
+from ..events import Run
+from . import Delivery, PlannedRequest
+from .influx import _number, _server_error
+from .prometheus_http import Endpoint, Unreachable, endpoint_settings, request_with_retries
+from .prometheus_series import Family, Series, openmetrics_text, run_families
+
+__all__ = ["OPTIONS", "RemoteWriteConfig", "RemoteWriteTarget", "targets", "remote_write_config",
+           "write_request", "snappy_literal_block", "refusal_hint"]
+
+DEFAULT_BATCH_SIZE = 2000  # series per request
+_HEADERS = {
+    "Content-Type": "application/x-protobuf",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+_SNAPPY_MAX_LITERAL = 65536
+
+OPTIONS = [
+    click.option("--prometheus-remote-write", "prometheus_remote_write", metavar="URL",
+                 help="Back-fill the run at its true times through Prometheus remote write, e.g. "
+                      "http://prometheus:9090/api/v1/write [env PROMETHEUS_REMOTE_WRITE_URL]."),
+]
+
+
+@dataclass(frozen=True)
+class RemoteWriteConfig:
+    endpoint: Endpoint
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    @property
+    def label(self) -> str:
+        return f"prometheus remote write {self.endpoint.url}"
+
+
+def targets(settings: Settings) -> List["RemoteWriteTarget"]:
+    config = remote_write_config(settings)
+    return [RemoteWriteTarget(config)] if config else []
+
+
+def remote_write_config(settings: Settings) -> Optional[RemoteWriteConfig]:
+    found = endpoint_settings(settings, "prometheus_remote_write", "PROMETHEUS_REMOTE_WRITE",
+                              cli={"url": "prometheus_remote_write"})
+    if found is None:
+        return None
+    endpoint, pick = found
+    batch_size = _number(pick("batch_size", DEFAULT_BATCH_SIZE), "prometheus_remote_write.batch_size", int, 1)
+    return RemoteWriteConfig(endpoint, batch_size)
+
+
+class RemoteWriteTarget:
+    def __init__(self, config: RemoteWriteConfig, session: Optional[requests.Session] = None):
+        self.config = config
+        self.label = config.label
+        self.session = session or requests.Session()
+
+    def plan(self, run: Run) -> List[PlannedRequest]:
+        headers = {**_HEADERS, **self.config.endpoint.headers(masked=True)}
+        plans = []
+        for batch in self._batches(run):
+            samples = sum(len(series.points) for _, series in batch)
+            description = (f"WriteRequest of {len(batch)} series, {samples} samples, "
+                           f"{len(write_request(batch))} bytes before snappy; as OpenMetrics:\n")
+            plans.append(PlannedRequest("POST", self.config.endpoint.url, headers,
+                                        description + openmetrics_text(_as_families(batch))))
+        return plans
+
+    def send(self, run: Run) -> Delivery:
+        all_ids = tuple(event.id for event in run.events)
+        failed: Set[str] = set()
+        errors: List[str] = []
+        stored = 0
+        batches = self._batches(run)
+        for number, batch in enumerate(batches):
+            body = snappy_literal_block(write_request(batch))
+            try:
+                response = request_with_retries(self.session, self.config.endpoint, "POST",
+                                                self.config.endpoint.url, "remote write", headers=_HEADERS,
+                                                data=body)
+            except Unreachable as error:
+                errors.append(str(error))
+                for rest in batches[number:]:
+                    failed.update(series.event_id for _, series in rest if series.event_id)
+                break
+            if response.status_code >= 300:
+                errors.append(f"remote write: HTTP {response.status_code} {_server_error(response)}"
+                              f"{refusal_hint(response.status_code, response.text)}")
+                failed.update(series.event_id for _, series in batch if series.event_id)
+            else:
+                stored += 1
+        if errors and not stored:
+            return Delivery(self.label, (), all_ids, errors[0])
+        error = None
+        if errors:
+            error = f"{errors[0]} ({len(batches) - stored} of {len(batches)} request(s) refused)"
+        return Delivery(self.label, tuple(i for i in all_ids if i not in failed),
+                        tuple(i for i in all_ids if i in failed), error)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _batches(self, run: Run) -> List[List[Tuple[str, Series]]]:
+        flat = [(family.name, series) for family in run_families(run) for series in family.series]
+        size = self.config.batch_size
+        return [flat[start:start + size] for start in range(0, len(flat), size)]
+
+
+def refusal_hint(status: int, body: str) -> str:
+    """Why Prometheus refused a write and which setting fixes it, or ''."""
+    text = body.lower()
+    if status == 404:
+        return (" (is this Prometheus' /api/v1/write? Prometheus must run with "
+                "--web.enable-remote-write-receiver)")
+    if "out of bounds" in text or "too old" in text:
+        return (" (the samples are older than Prometheus accepts: set `storage: tsdb: "
+                "out_of_order_time_window:` longer than the run's age, e.g. 3650d, in its configuration "
+                "file and reload; check --storage.tsdb.retention.time covers it too)")
+    if "duplicate sample" in text:
+        return (" (other values are already stored at these times: this run was written before "
+                "with different data; --shift-to writes it at another time)")
+    return ""
+
+
+def _as_families(batch: Sequence[Tuple[str, Series]]) -> List[Family]:
+    families: dict = {}
+    for name, series in batch:
+        families.setdefault(name, []).append(series)
+    return [Family(name, "", tuple(series)) for name, series in families.items()]
+
+
+# -- protobuf (prometheus/prompb/remote.proto, types.proto) ------------------------------------
+
+
+def write_request(batch: Iterable[Tuple[str, Series]]) -> bytes:
+    """`WriteRequest{timeseries: [TimeSeries{labels (sorted, with __name__), samples}]}`."""
+    return b"".join(_length_delimited(1, _time_series(name, series)) for name, series in batch)
+
+
+def _time_series(name: str, series: Series) -> bytes:
+    labels = sorted((("__name__", name), *series.labels))
+    encoded = [_length_delimited(1, _length_delimited(1, key.encode("utf-8"))
+                                 + _length_delimited(2, value.encode("utf-8")))
+               for key, value in labels]
+    # Sample{double value = 1; int64 timestamp = 2 (ms)}: tags 0x09 (fixed64) and 0x10 (varint).
+    encoded.extend(_length_delimited(2, b"\x09" + struct.pack("<d", value) + b"\x10" + _varint(timestamp))
+                   for timestamp, value in series.points)
+    return b"".join(encoded)
+
+
+def _length_delimited(field_number: int, payload: bytes) -> bytes:
+    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(number: int) -> bytes:
+    number &= 0xFFFFFFFFFFFFFFFF  # int64 as protobuf sends it: two's complement
+    out = bytearray()
+    while True:
+        low = number & 0x7F
+        number >>= 7
+        if number:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+# -- snappy block format (github.com/google/snappy/blob/main/format_description.txt) ----------
+
+
+def snappy_literal_block(data: bytes) -> bytes:
+    """`data` as a snappy block: its length, then literal elements of at most 64 KiB."""
+    out = bytearray(_varint(len(data)))
+    for start in range(0, len(data), _SNAPPY_MAX_LITERAL):
+        chunk = data[start:start + _SNAPPY_MAX_LITERAL]
+        length = len(chunk) - 1
+        if length < 60:
+            out.append(length << 2)
+        elif length < 256:
+            out += bytes((60 << 2, length))
+        else:
+            out += bytes((61 << 2,)) + length.to_bytes(2, "little")
+        out += chunk
+    return bytes(out)
