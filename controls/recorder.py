@@ -57,6 +57,7 @@ __all__ = [
     "configure_control",
     "mark",
     "FALLBACK_HOOKS",
+    "hook_functions",
     "EXTENSION_VERSION",
 ]
 
@@ -760,7 +761,8 @@ _hook_recorder: Optional[Recorder] = None
 
 
 def _hook(method: Callable) -> Callable:
-    @functools.wraps(method)
+    # Not functools.wraps: chaoslib inspects the hook's own signature to decide
+    # what to pass, and must see this one, not the driver method's.
     def hook(context: Any = None, state: Any = None, **arguments) -> None:
         recorder = _hook_recorder
         if recorder is None or recorder.finished:
@@ -770,6 +772,7 @@ def _hook(method: Callable) -> Callable:
         except Exception as error:
             _warn_once(f"hook {method.__name__}",
                        f"recording failed in {method.__name__} ({type(error).__name__}: {error})")
+    hook.__name__ = hook.__qualname__ = method.__name__
     return hook
 
 
@@ -843,7 +846,8 @@ def _cleanup_hook_recorder() -> None:
         recorder.finish({"status": "unknown"})
 
 
-def _fallback_hooks() -> Dict[str, Callable]:
+def hook_functions() -> Dict[str, Callable]:
+    """The control hooks that drive the shared Recorder where chaoslib has no registry."""
     hooks = {
         name: _hook(getattr(_HookDriver, name))
         for name in vars(_HookDriver) if name.endswith("_control")
@@ -855,5 +859,5 @@ def _fallback_hooks() -> Dict[str, Callable]:
 # The control hooks, only where chaoslib lacks the event registry: defining them
 # for a newer chaoslib would record twice and add chaoslib's per-hook cost to
 # every activity. A live control module re-exports them the same way.
-FALLBACK_HOOKS: Dict[str, Callable] = {} if EVENT_REGISTRY_SUPPORTED else _fallback_hooks()
+FALLBACK_HOOKS: Dict[str, Callable] = {} if EVENT_REGISTRY_SUPPORTED else hook_functions()
 globals().update(FALLBACK_HOOKS)
