@@ -1,0 +1,1 @@
+"""Chaos Toolkit probes shipped with chaostoolkit-replay (`replay.probes.prometheus`)."""
