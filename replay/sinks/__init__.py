@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 __all__ = ["PlannedRequest", "Delivery", "SINK_MODULES", "sink_modules"]
 
 # Order is the order targets are listed and sent to.
-SINK_MODULES: Tuple[str, ...] = ("influx", "pushgateway", "remote_write", "openmetrics")
+SINK_MODULES: Tuple[str, ...] = ("influx", "grafana", "pushgateway", "remote_write", "openmetrics")
 
 
 @dataclass(frozen=True)
