@@ -146,7 +146,11 @@ def parse_time(value: Any) -> datetime:
     """Parse a chaoslib timestamp (naive UTC before 1.43.1, `+00:00` after)."""
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO-8601 string, got {type(value).__name__}")
-    parsed = isoparse(value)
+    try:
+        # chaoslib writes datetime.isoformat(), which the C parser reads ~20x faster.
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = isoparse(value)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
