@@ -268,7 +268,9 @@ def _start_long_run(tmp_path):
     side_file = tmp_path / "events.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if side_file.exists() and '"name": "long-sleep"' in side_file.read_text(encoding="utf-8"):
+        if side_file.exists() and any(
+                json.loads(line).get("name") == "long-sleep"
+                for line in side_file.read_text(encoding="utf-8").splitlines()[1:]):
             return process, str(side_file)
         assert process.poll() is None, "chaos ended before the long action started"
         time.sleep(0.05)
