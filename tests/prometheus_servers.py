@@ -55,6 +55,7 @@ def start_prometheus(workdir: str, scrape: Optional[str] = None, out_of_order: b
     binary = require_binary("prometheus", "prometheus")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    os.makedirs(workdir, exist_ok=True)
     config_path = os.path.join(workdir, "prometheus.yml")
     with open(config_path, "w", encoding="utf-8") as handle:
         handle.write(PROMETHEUS_CONFIG.format(
