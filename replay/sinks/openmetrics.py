@@ -10,7 +10,7 @@ whole (written beside it, then renamed), so it is never left half-written.
 """
 import os
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import click
 

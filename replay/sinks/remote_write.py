@@ -19,7 +19,7 @@ Prometheus stores once.
 """
 import struct
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import click
 import requests
@@ -125,8 +125,8 @@ class RemoteWriteTarget:
     def close(self) -> None:
         self.session.close()
 
-    def _batches(self, run: Run) -> List[List[Tuple[str, Series]]]:
-        flat = [(family.name, series) for family in run_families(run) for series in family.series]
+    def _batches(self, run: Run) -> List[List[Tuple[Family, Series]]]:
+        flat = [(family, series) for family in run_families(run) for series in family.series]
         size = self.config.batch_size
         return [flat[start:start + size] for start in range(0, len(flat), size)]
 
@@ -147,19 +147,20 @@ def refusal_hint(status: int, body: str) -> str:
     return ""
 
 
-def _as_families(batch: Sequence[Tuple[str, Series]]) -> List[Family]:
-    families: dict = {}
-    for name, series in batch:
-        families.setdefault(name, []).append(series)
-    return [Family(name, "", tuple(series)) for name, series in families.items()]
+def _as_families(batch: Sequence[Tuple[Family, Series]]) -> List[Family]:
+    """The batch's series regrouped under their families, for showing them as OpenMetrics."""
+    families: Dict[str, Tuple[Family, List[Series]]] = {}
+    for family, series in batch:
+        families.setdefault(family.name, (family, []))[1].append(series)
+    return [Family(family.name, family.help, tuple(series)) for family, series in families.values()]
 
 
 # -- protobuf (prometheus/prompb/remote.proto, types.proto) ------------------------------------
 
 
-def write_request(batch: Iterable[Tuple[str, Series]]) -> bytes:
+def write_request(batch: Iterable[Tuple[Family, Series]]) -> bytes:
     """`WriteRequest{timeseries: [TimeSeries{labels (sorted, with __name__), samples}]}`."""
-    return b"".join(_length_delimited(1, _time_series(name, series)) for name, series in batch)
+    return b"".join(_length_delimited(1, _time_series(family.name, series)) for family, series in batch)
 
 
 def _time_series(name: str, series: Series) -> bytes:
