@@ -127,17 +127,16 @@ class PushgatewayTarget:
         ids = tuple(event.id for event in run.events)
         merged, live = self._merged(run, remember=True)
         url = self.group_url(merged)
-        notes = () if live else (SUMMARY_NOTE,)
         try:
             response = request_with_retries(
                 self.session, self.config.endpoint, "PUT", url, "push",
                 headers={"Content-Type": _CONTENT_TYPE}, data=self._body(merged, live).encode("utf-8"))
         except Unreachable as error:
-            return Delivery(self.label, (), ids, str(error), notes)
+            return Delivery(self.label, (), ids, str(error))
         if response.status_code >= 300:
-            return Delivery(self.label, (), ids, f"push: {_status_text(response)}", notes)
+            return Delivery(self.label, (), ids, f"push: {_status_text(response)}")
         self._groups_pushed.add(url)
-        return Delivery(self.label, ids, (), None, notes)
+        return Delivery(self.label, ids, (), None, () if live else (SUMMARY_NOTE,))
 
     def delete_group(self) -> Optional[str]:
         """DELETE every group this target pushed to (end of a live run); the error, or None."""
