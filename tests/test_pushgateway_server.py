@@ -107,7 +107,8 @@ def test_live_slices_accumulate_then_the_group_is_deleted_at_the_end(pushgateway
     second = _activity("live-run", "second", start + timedelta(seconds=1), 1, status="failed")
     experiment = _experiment("live-run", "live one", start, 3)
 
-    assert target.send(LiveBatch("live-run", "live", (first,), title="live one")).ok
+    live_delivery = target.send(LiveBatch("live-run", "live", (first,), title="live one"))
+    assert live_delivery.ok and live_delivery.notes == ()
     lines = _group_series(pushgateway.url, job)
     assert any(line.startswith("chaostoolkit_experiment_in_progress{") and line.endswith(" 1") for line in lines)
     assert not any(line.startswith("chaostoolkit_experiment_status{") for line in lines)
@@ -135,5 +136,6 @@ def test_an_unreachable_pushgateway_is_reported_in_one_line_within_the_timeout(b
         delivery = target.send(run)
         elapsed = time.monotonic() - began
     assert not delivery.ok and delivery.failed == (run.events[0].id,)
+    assert delivery.notes == (), "nothing was published, so nothing is said to be"
     assert delivery.error.startswith("push: ") and "\n" not in delivery.error
     assert elapsed < 10
