@@ -276,11 +276,14 @@ class GrafanaStandIn:
         record.status = answer.status
         self._check_response(answer)
         payload = json.dumps(answer.body).encode("utf-8")
-        handler.send_response(answer.status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
+        try:
+            handler.send_response(answer.status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the client gave up waiting (timeout tests)
 
     def _take_fault(self, method: str) -> Optional[_Fault]:
         for fault in self._faults:

@@ -392,7 +392,11 @@ class GrafanaTarget:
             error = str(unreachable)
         failed_ids = {event_id for event_id, _ in rejected}
         if error:
+            # Events that show nothing (phases that went well) count as delivered
+            # only when the server took the run.
+            shown = {annotation.event_id for annotation in annotations}
             failed_ids.update(annotation.event_id for annotation in annotations[position:])
+            failed_ids.update(event_id for event_id in all_ids if event_id not in shown)
         notes.extend(f"event {event_id} refused: {reason}" for event_id, reason in rejected[:_REPORTED_REJECTIONS])
         if len(rejected) > _REPORTED_REJECTIONS:
             notes.append(f"... and {len(rejected) - _REPORTED_REJECTIONS} more refused annotation(s)")
