@@ -43,6 +43,10 @@ def _prepare(workdir, experiment_name, placements, arguments=None):
     global_argv, run_argv = [], []
     if "experiment" in placements:
         experiment["controls"] = [dict(_control(arguments), name=CONTROL_NAME)]
+        if "not-automatic" in placements:
+            # The cheaper declaration the README recommends: chaoslib skips the
+            # control around each activity, the event registry still sees all.
+            experiment["controls"][0]["automatic"] = False
     if "settings" in placements:
         settings = os.path.join(workdir, "settings.yaml")
         with open(settings, "w", encoding="utf-8") as handle:
@@ -333,6 +337,7 @@ def test_sigkill_mid_run_leaves_a_replayable_side_file(tmp_path):
 
 
 @pytest.mark.parametrize("placements", [
+    ("experiment", "not-automatic"),
     ("settings",),
     ("control-file",),
     ("experiment", "settings"),
