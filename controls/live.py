@@ -76,13 +76,13 @@ class LiveShipping:
             file={key: _with_live_defaults(value) for key, value in sections.items()},
             configuration=configuration, secrets=secrets,
         )
-        targets = []
+        self.targets = []
         for module in sink_modules():
             if not sections or module.__name__.rsplit(".", 1)[-1] in sections:
-                targets.extend(module.targets(settings))
-        if not targets:
+                self.targets.extend(module.targets(settings))
+        if not self.targets:
             raise ConfigError(self.name, "no target configured (sections: " + ", ".join(SECTIONS) + ")")
-        self.engine = DeliveryEngine(targets, source="live", policy=self.policy)
+        self.engine = DeliveryEngine(self.targets, source="live", policy=self.policy)
         self.reports: List[TargetReport] = []
 
     @property
@@ -96,10 +96,15 @@ class LiveShipping:
         """Drain, warn about what was missed, and return the journal extension's part."""
         self.reports = self.engine.close()
         journal_path = journal_path_from_argv(sys.argv)
-        for report in self.reports:
+        for target, report in zip(self.targets, self.reports):
             line = warning_line(report, journal_path)
             if line:
                 logger.warning(line)
+            elif getattr(getattr(target, "config", None), "delete_at_end", False):
+                # A pushgateway group only makes sense while the run goes on.
+                problem = target.delete_group()
+                if problem:
+                    logger.warning(f"live delivery to {report.label}: {problem}")
         return {DELIVERIES_KEY: self.engine.record()}
 
     def fail_if_strict(self, journal: Dict[str, Any]) -> None:

@@ -1,0 +1,92 @@
+"""Live delivery to the Grafana stand-in and a real pushgateway: failures, credentials, several targets."""
+import json
+import logging
+import time
+
+import pytest
+import requests
+
+from controls.live import LiveShipping
+from replay.journal import read_journal
+from replay.sinks.grafana_annotations import run_annotations, run_tag
+from tests.conftest import JOURNALS
+from tests.grafana_standin import EDITOR_TOKEN, grafana  # noqa: F401 (fixture)
+from tests.prometheus_servers import pushgateway  # noqa: F401 (fixture)
+from tests.test_live_controls import chaos_run, deliveries, experiment, influxd  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.servers
+
+JOURNAL = f"{JOURNALS}/generated-continuous.json"
+RETRYING = {"backoff": 0.05, "backoff_max": 0.2, "retries": 20}
+
+
+def wait_until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_grafana_failing_for_a_while_gets_every_annotation_once(grafana):
+    run = read_journal(JOURNAL)
+    expected = len(run_annotations(run))
+    grafana.fail(503, times=6)
+    live = LiveShipping({"grafana": {"url": grafana.url, "token": EDITOR_TOKEN}}, RETRYING)
+    for event in run.events:
+        live.offer(event)
+    wait_until(lambda: len(grafana.with_tag(run_tag(run.run_id))) >= expected)
+    [entry] = live.finish()["deliveries"].values()
+    assert entry["undelivered"] == []
+    stored = grafana.with_tag(run_tag(run.run_id))
+    assert len(stored) == expected
+    assert grafana.violations == []
+
+
+def test_grafana_refusing_the_token_says_so_once_and_stops_asking(grafana, caplog):
+    run = read_journal(JOURNAL)
+    live = LiveShipping({"grafana": {"url": grafana.url, "token": "glsa_wrong"}}, RETRYING)
+    for event in run.events:
+        live.offer(event)
+    time.sleep(0.5)
+    with caplog.at_level(logging.WARNING, logger="chaostoolkit"):
+        [entry] = live.finish()["deliveries"].values()
+    assert grafana.count() == 1
+    assert len(entry["undelivered"]) == len(run.events)
+    assert "HTTP 401" in entry["last_error"]
+    [line] = [record.getMessage() for record in caplog.records]
+    assert "\n" not in line and "HTTP 401" in line and "glsa_wrong" not in line
+
+
+def test_pushgateway_group_holds_the_run_and_is_deleted_at_the_end_when_asked(pushgateway):
+    run = read_journal(JOURNAL)
+    live = LiveShipping({"pushgateway": {"url": pushgateway.url, "job": "live-test", "delete_at_end": True}},
+                        RETRYING)
+    for event in run.events:
+        live.offer(event)
+
+    def group_lines():
+        text = requests.get(f"{pushgateway.url}/metrics", timeout=5).text
+        return [line for line in text.splitlines() if line.startswith("chaostoolkit_") and 'job="live-test"' in line]
+
+    wait_until(lambda: any(run.run_id in line for line in group_lines()))
+    assert any(run.run_id in line for line in group_lines())
+    [entry] = live.finish()["deliveries"].values()
+    assert entry["undelivered"] == []
+    assert group_lines() == []
+
+
+def test_one_chaos_run_ships_to_influx_grafana_and_pushgateway(tmp_path, influxd, grafana, pushgateway):
+    control = {"name": "live", "provider": {"type": "python", "module": "controls.live", "arguments": {
+        "influx": {"url": influxd.url, "database": "live", "create_database": True},
+        "grafana": [{"url": grafana.url, "token": EDITOR_TOKEN}],
+        "pushgateway": {"url": pushgateway.url, "job": "live-e2e"},
+    }}}
+    completed, _, journal_path = chaos_run(tmp_path, "three", experiment([control]))
+    assert completed.returncode == 0, completed.stderr
+    _, record = deliveries(journal_path)
+    assert len(record) == 3
+    assert all(entry["undelivered"] == [] for entry in record.values()), json.dumps(record)
+    run = read_journal(journal_path)
+    assert sorted(p["event_id"] for p in influxd.points()) == sorted(e.id for e in run.events)
+    assert len(grafana.with_tag(run_tag(run.run_id))) == len(run_annotations(run))
+    metrics = requests.get(f"{pushgateway.url}/metrics", timeout=5).text
+    assert run.run_id in metrics
