@@ -2,9 +2,10 @@
 chaostoolkit-prometheus's pushgateway control.
 
 Arguments are the keys of the `pushgateway` section of `chaos-replay --config`
-(`url`, `job`, `grouping_key`, ...) plus the live options of
-`controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
-experiment's pushgateway settings of the configuration (`prometheus_base_url`...) are used.
+(`url`, `job`, `grouping_key`, `delete_at_end`, ...), which accepts the
+chaostoolkit-prometheus control's own (`pushgateway_url`, `job`,
+`grouping_key`, `trace_id`, `experiment_ref`), plus the live options of
+`controls.live` (`drain_timeout`, `strict`, ...).
 """
 from typing import Any
 
