@@ -9,9 +9,10 @@ chaostoolkit settings file, or with `chaos run --control-file`::
 
 chaoslib (>= 1.26) hands `configure_control` its run event registry; the
 `Recorder` registered there sees every phase and activity exactly once,
-whatever the placement (the per-activity hooks fire once per control
-declaration, see FACTS.md §2). Older chaoslib gets the hook functions
-instead (`FALLBACK_HOOKS`).
+whatever the placement. The per-activity hooks could not do that: they fire
+once per declaration, and global controls miss the method and rollback hooks
+when the experiment declares a control of its own. Older chaoslib gets the
+hook functions instead (`FALLBACK_HOOKS`), made idempotent.
 
 Nothing here may change the run: every entry point chaoslib calls swallows its
 own failures and logs them once at WARNING.
@@ -28,6 +29,8 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from chaoslib.exceptions import InterruptExecution
+
 from replay.events import (
     ACTIVITY,
     EXPERIMENT,
@@ -43,8 +46,6 @@ from replay.events import (
     run_id_for,
 )
 from replay.journal import EXTENSION_NAME, PHASE_NAMES, SIDE_FILE_MARKER, _error_text, order
-
-from chaoslib.exceptions import InterruptExecution
 
 try:
     from chaoslib.run import RunEventHandler
@@ -248,7 +249,6 @@ class Recorder(RunEventHandler):
         self._listeners: List[Callable[[Event], Any]] = []
         self._contributors: List[Callable[[], Mapping[str, Any]]] = []
         self._run_id: Optional[str] = None
-        self._title = ""
         self._side_file: Optional[_SideFile] = None
         self._events: Dict[str, Event] = {}
         self._ordinals: Dict[Tuple[str, str], int] = {}
@@ -278,6 +278,11 @@ class Recorder(RunEventHandler):
     @property
     def finished(self) -> bool:
         return self._finished
+
+    @property
+    def phase(self) -> Optional[str]:
+        """The phase the run's main thread is in (None before the first)."""
+        return self._phase
 
     def add_listener(self, listener: Callable[[Event], Any]) -> None:
         """`listener(event)` for every event stamped: at start (end None), at end, and again
@@ -328,7 +333,6 @@ class Recorder(RunEventHandler):
             start_text = journal.get("start") or ""
             node = journal.get("node") or ""
             self._run_id = run_id_for(title, start_text, node)
-            self._title = title
             _active.append(self)
             self._open_side_file(title, start_text, node)
             self._stamp(Event(
@@ -800,7 +804,7 @@ class _HookDriver:
     def before_hypothesis_control(recorder: Recorder, hypothesis, state) -> None:
         if threading.current_thread() is not threading.main_thread():
             recorder.start_continuous_hypothesis(None)
-        elif recorder._phase is None or recorder._phase == "before":
+        elif recorder.phase in (None, "before"):
             recorder.start_hypothesis_before(None)
         else:
             recorder.start_hypothesis_after(None)
@@ -809,7 +813,7 @@ class _HookDriver:
     def after_hypothesis_control(recorder: Recorder, hypothesis, state) -> None:
         if threading.current_thread() is not threading.main_thread():
             recorder.continuous_hypothesis_iteration(None, state)
-        elif recorder._phase == "before":
+        elif recorder.phase == "before":
             recorder.hypothesis_before_completed(None, state)
         else:
             recorder.hypothesis_after_completed(None, state)
