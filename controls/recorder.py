@@ -45,7 +45,7 @@ from replay.events import (
     phase_id,
     run_id_for,
 )
-from replay.journal import EXTENSION_NAME, PHASE_NAMES, SIDE_FILE_MARKER, _error_text, order
+from replay.journal import EXTENSION_NAME, PHASE_NAMES, SIDE_FILE_MARKER, error_text, order
 
 try:
     from chaoslib.run import RunEventHandler
@@ -442,7 +442,7 @@ class Recorder(RunEventHandler):
             fields = dict(started.fields)
             start = _journal_time(run.get("start"), started.start)
             fields["duration"] = (end - start).total_seconds()
-            error = _error_text(run.get("exception"))
+            error = error_text(run.get("exception"))
             if error:
                 fields["error"] = error
             status = run.get("status")

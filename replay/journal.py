@@ -29,7 +29,7 @@ from .events import (
 )
 
 __all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "read_source", "read_journal", "read_side_file",
-           "journal_to_run", "recorded_extension"]
+           "journal_to_run", "recorded_extension", "error_text", "expand_inputs", "order"]
 
 EXTENSION_NAME = "chaostoolkit-replay"
 SIDE_FILE_MARKER = "side-file"
@@ -333,7 +333,7 @@ def _activity_event(
     provider = activity.get("provider")
     if isinstance(provider, dict) and isinstance(provider.get("type"), str):
         fields["provider"] = provider["type"]
-    error = _error_text(entry.get("exception"))
+    error = error_text(entry.get("exception"))
     if error:
         fields["error"] = error
     return Event(
@@ -350,7 +350,7 @@ def _activity_event(
     )
 
 
-def _error_text(exception: Any) -> Optional[str]:
+def error_text(exception: Any) -> Optional[str]:
     """The last meaningful line of chaoslib's formatted exception, kept short."""
     if isinstance(exception, list):
         lines = [line for chunk in exception if isinstance(chunk, str) for line in chunk.splitlines()]
