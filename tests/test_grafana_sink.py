@@ -301,3 +301,16 @@ def test_no_secret_in_logs_plans_errors_or_labels(grafana, caplog):
     assert "Bearer ***" in everything
     for secret in (EDITOR_TOKEN, VIEWER_TOKEN, password):
         assert secret not in everything
+
+
+def test_lost_answer_in_a_later_live_slice_keeps_what_earlier_slices_created(grafana):
+    experiment, action, ended = _open_and_ended()
+    later = ended.evolve(id=activity_id(action.run_id, "method", "later", 0), name="later",
+                         start=ended.end + timedelta(minutes=5), end=ended.end + timedelta(minutes=6))
+    target = _target(grafana, retries=1)
+    assert target.send(Run(action.run_id, "live", (action,))).ok
+    grafana.reset(times=1, after_store=True, method="POST")
+    assert target.send(Run(action.run_id, "live", (later,))).ok
+    assert target.send(Run(action.run_id, "live", (ended,))).ok
+    assert [len(grafana.with_tag(event_tag(event.id))) for event in (action, later)] == [1, 1]
+    assert grafana.count("PATCH") == 1

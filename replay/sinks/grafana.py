@@ -342,7 +342,7 @@ class GrafanaTarget:
             return []
         headers = self._headers(masked=True)
         lookup = requests.Request("GET", self.config.annotations_url,
-                                  params=self._lookup_params(run.run_id, annotations, self.config.page_size)).prepare()
+                                  params=_lookup_params(run.run_id, annotations, self.config.page_size)).prepare()
         planned = [PlannedRequest("GET", lookup.url, {k: v for k, v in headers.items() if k != "Content-Type"})]
         planned.extend(PlannedRequest("POST", self.config.annotations_url, headers, self._post_body(annotation))
                        for annotation in annotations)
@@ -380,12 +380,11 @@ class GrafanaTarget:
                     rejected.append((annotation.event_id, str(refused)))
                 except _Ambiguous as ambiguous:
                     # Whether it was stored is for the server to say: look the run up again.
-                    self._stored.pop(run.run_id, None)
                     lookups_left -= 1
                     if lookups_left <= 0:
                         raise _Unreachable(str(ambiguous)) from None
                     logger.debug("%s: %s; looking the run up again", self.label, ambiguous)
-                    stored = self._lookup(run.run_id, annotations, notes)
+                    stored = self._lookup(run.run_id, annotations, notes, refresh=True)
                     continue
                 position += 1
         except _Unreachable as unreachable:
@@ -406,15 +405,21 @@ class GrafanaTarget:
         failed = tuple(event_id for event_id in all_ids if event_id in failed_ids)
         return Delivery(self.label, delivered, failed, error, tuple(notes))
 
-    def _lookup(self, run_id: str, annotations: Sequence[Annotation], notes: List[str]) -> Dict[str, _Stored]:
-        """What the server has for this run, from one ranged, tagged look-up (paged)."""
-        if run_id in self._stored:
+    def _lookup(self, run_id: str, annotations: Sequence[Annotation], notes: List[str],
+                refresh: bool = False) -> Dict[str, _Stored]:
+        """What the server has for this run, from one ranged, tagged look-up (paged).
+
+        With `refresh` the server is asked again and what it says is merged
+        into what this target already knows: a live run's earlier slices may
+        lie outside the range of the current one.
+        """
+        if run_id in self._stored and not refresh:
             return self._stored[run_id]
         if not annotations:
             return {}
         found: Dict[int, dict] = {}
         limit = self.config.page_size
-        params = self._lookup_params(run_id, annotations, limit)
+        params = _lookup_params(run_id, annotations, limit)
         while True:
             page = self._get_page(params)
             fresh = [item for item in page if item["id"] not in found]
@@ -430,30 +435,23 @@ class GrafanaTarget:
             else:
                 limit *= 2
             params["limit"] = limit
-        stored: Dict[str, _Stored] = {}
+        stored = self._stored.setdefault(run_id, {})
+        known_ids = {identity: entry.id for identity, entry in stored.items()}
         duplicates: List[int] = []
         for item in sorted(found.values(), key=lambda item: item["id"]):
             identity = _event_tag_of(item)
             if identity is None:
                 continue
-            if identity in stored:
+            # The copy this target already works with stays, else the oldest.
+            kept = known_ids.setdefault(identity, item["id"])
+            if item["id"] != kept:
                 duplicates.append(item["id"])
                 continue
             stored[identity] = _Stored(item["id"], int(item.get("time") or 0),
                                        int(item.get("timeEnd") or item.get("time") or 0),
                                        item.get("text") or "", frozenset(item.get("tags") or ()))
         self._delete_duplicates(duplicates, notes)
-        self._stored[run_id] = stored
         return stored
-
-    def _lookup_params(self, run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
-        return {
-            "from": min(annotation.time for annotation in annotations),
-            "to": max(annotation.time_end for annotation in annotations),
-            "tags": [CHAOSTOOLKIT_TAG, run_tag(run_id)],
-            "type": "annotation",
-            "limit": limit,
-        }
 
     def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
         response = self._request("GET", self.config.annotations_url, "look-up", params=dict(params))
@@ -552,6 +550,16 @@ class GrafanaTarget:
                     raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
             logger.debug("%s %s: %s, retrying", self.label, what, problem)
             time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
+    return {
+        "from": min(annotation.time for annotation in annotations),
+        "to": max(annotation.time_end for annotation in annotations),
+        "tags": [CHAOSTOOLKIT_TAG, run_tag(run_id)],
+        "type": "annotation",
+        "limit": limit,
+    }
 
 
 def _surely_not_sent(error: requests.RequestException) -> bool:
