@@ -8,16 +8,13 @@ experiment's `configuration.grafana` (chaosdb's list of servers) is used, so rep
 """
 from typing import Any
 
-from controls.live import LIVE_OPTIONS, start
+from controls.live import configure_control_for
 from controls.recorder import FALLBACK_HOOKS
-
-SECTION = "grafana"
 
 
 def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
                       **arguments) -> None:
-    section = {key: value for key, value in arguments.items() if key not in LIVE_OPTIONS}
-    start(event_registry, {SECTION: section}, arguments, configuration, secrets, name=f"controls.{SECTION}")
+    configure_control_for(__name__, event_registry, configuration, secrets, arguments)
 
 
 # chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.

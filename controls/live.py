@@ -25,22 +25,26 @@ from chaoslib import substitute
 
 from controls.recorder import FALLBACK_HOOKS, RunEventHandler, install
 from replay.config import Settings
-from replay.delivery import DELIVERIES_KEY, DeliveryEngine, LivePolicy, TargetReport, warning_line
+from replay.delivery import (
+    DELIVERIES_KEY,
+    POLICY_KEYS,
+    SECTIONS,
+    DeliveryEngine,
+    LivePolicy,
+    TargetReport,
+    control_target_sections,
+    warning_line,
+)
 from replay.errors import ConfigError
 from replay.sinks import sink_modules
 
-__all__ = ["LiveShipping", "start", "configure_control", "journal_path_from_argv", "SECTIONS",
-           "LIVE_OPTIONS"]
+__all__ = ["LiveShipping", "start", "configure_control", "configure_control_for", "journal_path_from_argv"]
 
 logger = logging.getLogger("chaostoolkit")
 
-SECTIONS = ("influx", "grafana", "pushgateway")
 # The engine retries across the whole run; a sink retrying inside one request
 # would make the experiment's last drain attempt slow against a dead backend.
 LIVE_SINK_DEFAULTS = {"retries": 0, "timeout": 2.0}
-POLICY_KEYS = ("drain_timeout", "queue_size", "batch_size", "retries", "backoff", "backoff_max")
-# Arguments of every live control that are about the shipping, not a target.
-LIVE_OPTIONS = POLICY_KEYS + ("strict", "events_path", "tags")
 
 
 def journal_path_from_argv(argv: Sequence[str]) -> Optional[str]:
@@ -161,11 +165,17 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
     return shipping
 
 
+def configure_control_for(module: str, event_registry: Any, configuration: Any, secrets: Any,
+                          arguments: Mapping[str, Any]) -> Optional[LiveShipping]:
+    """The `configure_control` of every live control module, named by `module`."""
+    sections = control_target_sections(module, arguments)
+    return start(event_registry, sections, arguments, configuration, secrets, name=module)
+
+
 def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
                       **arguments) -> None:
     """chaoslib's entry point: `influx`, `grafana`, `pushgateway` sections plus the live options."""
-    sections = {key: arguments[key] for key in SECTIONS if arguments.get(key) is not None}
-    start(event_registry, sections, arguments, configuration, secrets, name="controls.live")
+    configure_control_for(__name__, event_registry, configuration, secrets, arguments)
 
 
 # chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.

@@ -10,7 +10,7 @@ import click
 
 from . import __version__
 from .config import Settings, load_config_file
-from .delivery import undelivered_run
+from .delivery import sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INVALID_CONFIG,
     EXIT_INVALID_JOURNAL,
@@ -152,11 +152,17 @@ def _part_for(run: Run, target, only_undelivered: bool) -> Run:
 
 
 def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple[List[list], bool]:
-    """Every target of every run, before anything is sent; config errors all reported."""
+    """Every target of every run, before anything is sent; config errors all reported.
+
+    Precedence: flags, environment, --config, the journal's live controls, then
+    its configuration (chaosdb keys) and secrets.
+    """
     resolved, failed, reported = [], False, set()
     modules = sink_modules()
     for run in runs:
-        settings = Settings(cli=sink_options, env=env, file=config_file,
+        # The journal's live controls name targets too, below --config.
+        file_layer = {**sections_from_controls(list(run.controls)), **config_file}
+        settings = Settings(cli=sink_options, env=env, file=file_layer,
                             configuration=run.configuration, secrets=run.secrets,
                             variables=config_vars)
         targets = []

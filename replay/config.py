@@ -3,17 +3,20 @@
 Precedence, highest first: CLI flags, environment, the `--config` file, the
 journal's experiment `configuration` and `secrets` (chaosdb's `influxdb` and
 `grafana` keys, `prometheus_base_url`). `{"type": "env", "key": ...}`
-references are resolved from the environment, `${...}` from `--var`.
+references are resolved from the environment; `${name}` from `--var`, then the
+journal's configuration and secrets, as chaoslib does.
 """
 import json
 import os
 from dataclasses import dataclass
+from string import Template
 from typing import Any, Dict, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-__all__ = ["Secret", "Settings", "load_config_file", "mask_url", "resolve_references"]
+__all__ = ["Secret", "Settings", "load_config_file", "mask_url", "resolve_env_references",
+           "substitute_variables"]
 
 
 @dataclass(frozen=True)
@@ -59,33 +62,32 @@ def load_config_file(path: Optional[str]) -> Dict[str, Any]:
     return data
 
 
-def resolve_references(
-    value: Any, env: Mapping[str, str], variables: Mapping[str, Any], key: str
-) -> Any:
-    """Resolve chaostoolkit's env references and `${name}` variables, recursively."""
+def resolve_env_references(value: Any, env: Mapping[str, str]) -> Any:
+    """Replace chaostoolkit's `{"type": "env", "key": ...}` references, recursively."""
     if isinstance(value, dict):
         if value.get("type") == "env" and "key" in value:
             name = value["key"]
             if name in env:
                 return env[name]
-            if "default" in value:
-                return value["default"]
-            return None
-        return {
-            k: resolve_references(v, env, variables, f"{key}.{k}") for k, v in value.items()
-        }
+            return value.get("default")
+        return {k: resolve_env_references(v, env) for k, v in value.items()}
     if isinstance(value, list):
-        return [
-            resolve_references(v, env, variables, f"{key}[{i}]") for i, v in enumerate(value)
-        ]
+        return [resolve_env_references(v, env) for v in value]
+    return value
+
+
+def substitute_variables(value: Any, variables: Mapping[str, Any], key: str) -> Any:
+    """Replace `${name}` as chaoslib does; a value that is only `${name}` keeps its type."""
+    if isinstance(value, dict):
+        return {k: substitute_variables(v, variables, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_variables(v, variables, f"{key}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
         return _substitute(value, variables, key)
     return value
 
 
 def _substitute(text: str, variables: Mapping[str, Any], key: str) -> Any:
-    from string import Template
-
     whole = text.strip()
     if whole.startswith("${") and whole.endswith("}") and whole.count("${") == 1:
         name = whole[2:-1]
@@ -95,6 +97,15 @@ def _substitute(text: str, variables: Mapping[str, Any], key: str) -> Any:
         return Template(text).safe_substitute(variables)
     except ValueError as error:
         raise ConfigError(key, f"bad ${{...}} substitution: {error}") from None
+
+
+def _lookup_values(configuration: Mapping[str, Any], secrets: Mapping[str, Any]) -> Dict[str, Any]:
+    """What chaoslib substitutes `${name}` with: configuration values, then secrets by name."""
+    values = {k: v for k, v in configuration.items() if not isinstance(v, (dict, list))}
+    for scope in secrets.values():
+        if isinstance(scope, dict):
+            values.update({k: v for k, v in scope.items() if not isinstance(v, (dict, list))})
+    return values
 
 
 class Settings:
@@ -115,14 +126,13 @@ class Settings:
     ):
         self.cli = dict(cli or {})
         self.env = dict(os.environ if env is None else env)
-        self.file = dict(file or {})
-        variables = dict(variables or {})
-        self.configuration = resolve_references(
-            dict(configuration or {}), self.env, variables, "configuration"
-        )
-        self.secrets = resolve_references(
-            dict(secrets or {}), self.env, variables, "secrets"
-        )
+        configuration = resolve_env_references(dict(configuration or {}), self.env)
+        secrets = resolve_env_references(dict(secrets or {}), self.env)
+        # Explicit --var values win over the journal's own, as with `chaos run --var`.
+        lookup = {**_lookup_values(configuration, secrets), **dict(variables or {})}
+        self.configuration = substitute_variables(configuration, lookup, "configuration")
+        self.secrets = substitute_variables(secrets, lookup, "secrets")
+        self.file = substitute_variables(dict(file or {}), lookup, "--config")
 
     def pick(
         self,

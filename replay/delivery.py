@@ -32,10 +32,22 @@ __all__ = [
     "undelivered_run",
     "DELIVERIES_KEY",
     "LiveBatch",
+    "SECTIONS",
+    "POLICY_KEYS",
+    "LIVE_OPTIONS",
+    "control_target_sections",
+    "sections_from_controls",
 ]
 
 # Key of the delivery record inside the recorder's journal extension.
 DELIVERIES_KEY = "deliveries"
+
+# Target sections a live control can ship to: the same keys as `chaos-replay --config`.
+SECTIONS = ("influx", "grafana", "pushgateway")
+POLICY_KEYS = ("drain_timeout", "queue_size", "batch_size", "retries", "backoff", "backoff_max")
+# Arguments of every live control that are about the shipping, not a target.
+LIVE_OPTIONS = POLICY_KEYS + ("strict", "events_path", "tags")
+_SINGLE_SECTION_CONTROLS = {f"controls.{section}": section for section in SECTIONS}
 
 # A refused credential does not get better by asking again. Sinks put the
 # status in their error text as "HTTP <code> ...".
@@ -307,3 +319,35 @@ def undelivered_run(run: Run, label: str, deliveries: Optional[Mapping[str, Any]
     return run.with_events(
         event for event in run.events if event.id in missing or event.kind == EXPERIMENT
     )
+
+
+def control_target_sections(module: str, arguments: Mapping[str, Any]) -> Dict[str, Any]:
+    """The target sections a live control's arguments describe.
+
+    `controls.live` takes sections by name; `controls.influx|grafana|pushgateway`
+    take one section's keys directly (an empty section means: use chaosdb's
+    keys of the experiment's `configuration`).
+    """
+    if module == "controls.live":
+        return {key: arguments[key] for key in SECTIONS if arguments.get(key) is not None}
+    section = _SINGLE_SECTION_CONTROLS.get(module)
+    if section is None:
+        return {}
+    return {section: {key: value for key, value in arguments.items() if key not in LIVE_OPTIONS}}
+
+
+def sections_from_controls(controls: Any) -> Dict[str, Any]:
+    """Targets the live controls declared in a journal's experiment shipped to.
+
+    `chaos-replay` uses them below `--config`, so `chaos-replay journal.json
+    --only-undelivered` re-sends to the very targets the live run missed.
+    """
+    sections: Dict[str, Any] = {}
+    for control in controls if isinstance(controls, list) else ():
+        provider = control.get("provider") if isinstance(control, Mapping) else None
+        if not isinstance(provider, Mapping) or not isinstance(provider.get("module"), str):
+            continue
+        arguments = provider.get("arguments")
+        declared = control_target_sections(provider["module"], arguments if isinstance(arguments, Mapping) else {})
+        sections.update({key: value for key, value in declared.items() if value})
+    return sections

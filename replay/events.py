@@ -119,11 +119,12 @@ class Run:
     run_id: str
     source: str
     events: Tuple[Event, ...]
-    # The journal's declared configuration and secrets and our recorded
-    # extension: inputs to target resolution and to --only-undelivered, never
-    # printed (repr=False) and never sent.
+    # The experiment's declared configuration, secrets and controls, and our
+    # recorded extension: inputs to target resolution and to --only-undelivered,
+    # never printed (repr=False) and never sent.
     configuration: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    controls: Tuple[Any, ...] = field(default=(), repr=False, compare=False)
     extension: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_events(self, events) -> "Run":

@@ -201,6 +201,7 @@ def journal_to_run(document: Any, source: str) -> Run:
         _merge(derived, recorded),
         configuration=_mapping(experiment.get("configuration")),
         secrets=_mapping(experiment.get("secrets")),
+        controls=tuple(experiment["controls"]) if isinstance(experiment.get("controls"), list) else (),
         extension=extension or {},
     )
 

@@ -100,3 +100,16 @@ def test_bad_env_file_line_is_named(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_variables([], [str(env_file)])
     assert str(caught.value) == f"configuration --var-file {env_file}: line 2: expected NAME=VALUE"
+
+
+def test_dollar_references_resolve_from_the_journal_configuration_and_secrets():
+    resolved = settings(
+        configuration={"db": "chaos", "grafana": [{"host": "g", "api_token": "${grafana_token}"}]},
+        secrets={"grafana": {"grafana_token": "s3cr3t"}},
+        file={"influx": {"database": "${db}"}},
+    )
+    assert resolved.configuration["grafana"][0]["api_token"] == "s3cr3t"
+    assert resolved.file["influx"]["database"] == "chaos"
+    overridden = settings(configuration={"db": "chaos"}, file={"influx": {"database": "${db}"}},
+                          variables={"db": "from-var"})
+    assert overridden.file["influx"]["database"] == "from-var"

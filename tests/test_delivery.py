@@ -270,3 +270,25 @@ def test_undelivered_run_selects_per_target():
     assert undelivered_run(run, "grafana b").events == ()
     assert undelivered_run(run, "pushgateway c").events == events
     assert undelivered_run(Run(RUN_ID, "j", events), "influx a").events == events
+
+
+def test_sections_from_the_journal_controls():
+    from replay.delivery import sections_from_controls
+
+    controls = [
+        {"name": "rec", "provider": {"type": "python", "module": "controls.recorder"}},
+        {"name": "influx", "provider": {"type": "python", "module": "controls.influx",
+                                        "arguments": {"url": "http://i:8086", "database": "d",
+                                                      "drain_timeout": 2, "strict": True}}},
+        {"name": "live", "provider": {"type": "python", "module": "controls.live", "arguments": {
+            "grafana": [{"url": "http://g:3000"}], "pushgateway": {"url": "http://p:9091"},
+            "retries": 3}}},
+        {"name": "chaosdb-style", "provider": {"type": "python", "module": "controls.grafana"}},
+        "not a control",
+    ]
+    assert sections_from_controls(controls) == {
+        "influx": {"url": "http://i:8086", "database": "d"},
+        "grafana": [{"url": "http://g:3000"}],
+        "pushgateway": {"url": "http://p:9091"},
+    }
+    assert sections_from_controls(None) == {}

@@ -110,9 +110,8 @@ def test_down_for_the_whole_run_costs_under_a_second_and_replay_delivers_everyth
     assert "Connection refused" in warnings[0]
 
     influxd.start()
-    result = CliRunner().invoke(replay, [journal_path, "--only-undelivered", "--influx-url", influxd.url,
-                                         "--influx-database", DATABASE, "--influx-create-database"],
-                                catch_exceptions=False)
+    # Exactly the command the warning printed: the target comes from the journal's control.
+    result = CliRunner().invoke(replay, [journal_path, "--only-undelivered"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert sorted(p["event_id"] for p in influxd.points()) == sorted(e.id for e in run.events)
 
