@@ -118,6 +118,9 @@ class _TargetWorker:
     def __init__(self, target, source: str, policy: LivePolicy):
         self.target = target
         self.label = target.label
+        # Most sinks key points by status, so only a settled event may be sent;
+        # a target that updates in place (Grafana) also takes open ones.
+        self._ships_open = getattr(target, "ships_open_events", False)
         self.source = source
         self.policy = policy
         self._lock = threading.Condition()
@@ -143,7 +146,7 @@ class _TargetWorker:
             self._pending[event.id] = event
             if event.kind == EXPERIMENT:
                 self._title = event.name
-            if _is_open(event) or self._refused or self._closing:
+            if (_is_open(event) and not self._ships_open) or self._refused or self._closing:
                 return
             if len(self._queue) >= self.policy.queue_size:
                 self._last_error = self._last_error or (
@@ -229,11 +232,7 @@ class _TargetWorker:
 
 
 def _is_open(event: Event) -> bool:
-    """An experiment, phase or activity that has started and not ended yet.
-
-    Only its final version is shipped: sinks tag points and annotations with
-    the status, so shipping both versions would leave a stale "unknown" copy.
-    """
+    """An experiment, phase or activity that has started and not ended yet."""
     return event.end is None and event.kind in (EXPERIMENT, PHASE, ACTIVITY)
 
 

@@ -1,6 +1,7 @@
 """Live delivery to the Grafana stand-in and a real pushgateway: failures, credentials, several targets."""
 import json
 import logging
+import subprocess
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from replay.sinks.grafana_annotations import run_annotations, run_tag
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, grafana  # noqa: F401 (fixture)
 from tests.prometheus_servers import pushgateway  # noqa: F401 (fixture)
-from tests.test_live_controls import chaos_run, deliveries, experiment, influxd  # noqa: F401 (fixture)
+from tests.test_live_controls import CHAOS, chaos_run, deliveries, experiment, influxd  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.servers
 
@@ -90,3 +91,37 @@ def test_one_chaos_run_ships_to_influx_grafana_and_pushgateway(tmp_path, influxd
     assert len(grafana.with_tag(run_tag(run.run_id))) == len(run_annotations(run))
     metrics = requests.get(f"{pushgateway.url}/metrics", timeout=5).text
     assert run.run_id in metrics
+
+
+def test_a_long_action_is_on_grafana_while_it_runs_then_becomes_one_region(tmp_path, grafana):
+    document = experiment([{"name": "grafana", "provider": {
+        "type": "python", "module": "controls.grafana",
+        "arguments": {"url": grafana.url, "token": EDITOR_TOKEN}}}])
+    document["method"] = [{"type": "action", "name": "long-action",
+                           "provider": {"type": "process", "path": "sleep", "arguments": "3"}}]
+    (tmp_path / "long.json").write_text(json.dumps(document), encoding="utf-8")
+    journal_path = tmp_path / "long-journal.json"
+    process = subprocess.Popen(
+        [CHAOS, "--no-version-check", "--log-file", str(tmp_path / "long.log"), "run",
+         str(tmp_path / "long.json"), "--journal-path", str(journal_path)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def long_action_annotations():
+        return [a for a in grafana.with_tag("chaostoolkit") if "long-action" in a.text]
+
+    try:
+        wait_until(lambda: long_action_annotations(), timeout=15)
+        # The stand-in patches stored annotations in place: copy what they are now.
+        while_running = [(a.id, a.time, a.time_end) for a in long_action_annotations()]
+        assert process.poll() is None, "the action should still be running"
+    finally:
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    [(point_id, point_time, point_end)] = while_running
+    assert point_end in (0, point_time)
+    [region] = long_action_annotations()
+    assert region.id == point_id
+    assert region.time_end - region.time >= 2900
+    run = read_journal(str(journal_path))
+    assert len(grafana.with_tag(run_tag(run.run_id))) == len(run_annotations(run))
+    assert grafana.violations == []

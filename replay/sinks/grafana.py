@@ -324,6 +324,11 @@ class _Ambiguous(Exception):
 class GrafanaTarget:
     """Annotations of runs on one Grafana server; `send` may be called repeatedly and never duplicates."""
 
+    # Live delivery sends an activity when it starts (a point, visible while a
+    # long action runs) and again when it ends (PATCHed into a region): the
+    # annotation is addressed by its event tag, so no stale copy is left.
+    ships_open_events = True
+
     def __init__(self, config: GrafanaConfig, session: Optional[requests.Session] = None):
         self.config = config
         self.label = config.label
