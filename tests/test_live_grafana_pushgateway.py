@@ -1,6 +1,7 @@
 """Live delivery to the Grafana stand-in and a real pushgateway: failures, credentials, several targets."""
 import json
 import logging
+import os
 import subprocess
 import time
 
@@ -125,3 +126,33 @@ def test_a_long_action_is_on_grafana_while_it_runs_then_becomes_one_region(tmp_p
     run = read_journal(str(journal_path))
     assert len(grafana.with_tag(run_tag(run.run_id))) == len(run_annotations(run))
     assert grafana.violations == []
+
+
+def test_a_token_from_secrets_reaches_grafana_but_no_file_or_output(tmp_path, grafana):
+    document = experiment([{"name": "grafana", "provider": {
+        "type": "python", "module": "controls.grafana",
+        "arguments": {"url": grafana.url, "token": "${grafana_token}"}}}])
+    document["secrets"] = {"grafana": {"grafana_token": {"type": "env", "key": "GRAFANA_TOKEN"}}}
+    (tmp_path / "secret.json").write_text(json.dumps(document), encoding="utf-8")
+    journal_path = tmp_path / "secret-journal.json"
+    log_path = tmp_path / "secret.log"
+    completed = subprocess.run(
+        [CHAOS, "--no-version-check", "--verbose", "--log-file", str(log_path), "run",
+         str(tmp_path / "secret.json"), "--journal-path", str(journal_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "GRAFANA_TOKEN": EDITOR_TOKEN})
+    assert completed.returncode == 0, completed.stderr
+    run = read_journal(str(journal_path))
+    assert len(grafana.with_tag(run_tag(run.run_id))) == len(run_annotations(run))
+
+    replayed = subprocess.run(
+        [os.path.join(os.path.dirname(CHAOS), "chaos-replay"), str(journal_path), "--dry-run",
+         "--format", "json"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "GRAFANA_TOKEN": EDITOR_TOKEN})
+    assert replayed.returncode == 0, replayed.stderr
+    assert "Bearer ***" in replayed.stdout
+    side_files = list(tmp_path.glob("*.events.jsonl"))
+    assert side_files
+    for text in (completed.stdout, completed.stderr, replayed.stdout, replayed.stderr,
+                 journal_path.read_text(), log_path.read_text(), *(p.read_text() for p in side_files)):
+        assert EDITOR_TOKEN not in text
