@@ -15,8 +15,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-__all__ = ["Secret", "Settings", "load_config_file", "mask_url", "resolve_env_references",
-           "substitute_variables"]
+__all__ = ["Secret", "Settings", "as_bool", "as_number", "as_text", "load_config_file", "mask_url",
+           "resolve_env_references", "substitute_variables"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,34 @@ def mask_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def as_text(value: Any, key: str) -> str:
+    """A configuration value that must be a string (a number is taken as its text)."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise ConfigError(key, f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def as_bool(value: Any, key: str) -> bool:
+    """A boolean, or its text from the environment or a file (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(key, f"expected true or false, got {value!r}")
+
+
+def as_number(value: Any, key: str, kind=float, minimum: float = 0, above: bool = False) -> Any:
+    """`value` as `kind` (int or float), at least `minimum` (more than it with `above`)."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    if isinstance(value, bool) or number < minimum or (above and number == minimum):
+        bound = f"more than {minimum:g}" if above else f"at least {minimum:g}"
+        raise ConfigError(key, f"expected {bound}, got {value!r}")
+    return number
 
 
 def load_config_file(path: Optional[str]) -> Dict[str, Any]:

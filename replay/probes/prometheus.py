@@ -27,7 +27,7 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from dateutil.parser import isoparse
 
-from ..sinks.influx import _connection_problem
+from ..sinks.http import connection_problem
 
 __all__ = ["query", "query_interval", "parse_time", "auto_step", "DEFAULT_TIMEOUT", "MAX_POINTS"]
 
@@ -123,7 +123,7 @@ def _get(path: str, params: Dict[str, str], timeout: Optional[float],
     except requests.Timeout:
         raise ActivityFailed(f"Prometheus query: no answer from {path} within {timeout:g} s") from None
     except requests.RequestException as error:
-        raise ActivityFailed(f"Prometheus query: {path}: {_connection_problem(error)}") from None
+        raise ActivityFailed(f"Prometheus query: {path}: {connection_problem(error)}") from None
     try:
         payload = response.json()
     except ValueError:

@@ -24,20 +24,18 @@ The annotation format is in `grafana_annotations`.
 """
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit
 
 import click
 import requests
 
-from ..config import Secret, Settings, mask_url
+from ..config import Secret, Settings, as_bool, as_number, as_text
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
 from .grafana_annotations import CHAOSTOOLKIT_TAG, Annotation, event_tag, run_annotations, run_tag
-from .influx import _boolean, _connection_problem, _number, _server_error, _text
+from .http import Ambiguous, Unreachable, base_url, request_with_retries, status_text, tls_verify
 
 __all__ = ["OPTIONS", "GrafanaConfig", "GrafanaTarget", "targets", "grafana_configs"]
 
@@ -232,67 +230,61 @@ def _server_config(settings: Settings, key: str, entry: Mapping[str, Any], share
             return settings.secret(_SECRET_KEYS[name])
         return default
 
-    url = _text(entry["url"], f"{key}.url") if entry.get("url") else _chaosdb_url(entry, key)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{key}.url", f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
-    username = value("username") or parts.username
-    password = value("password") or parts.password
+    base = base_url(entry["url"] if entry.get("url") else _chaosdb_url(entry, key), f"{key}.url")
+    username = value("username") or base.username
+    password = value("password") or base.password
     token = value("token")
 
-    verify: Union[bool, str] = _boolean(value("verify_tls", True), f"{key}.verify_tls")
-    ca_bundle = value("ca_bundle")
-    if ca_bundle and verify:
-        verify = _text(ca_bundle, f"{key}.ca_bundle")
+    verify = tls_verify(value("verify_tls", True), value("ca_bundle"), key)
     client_cert = value("client_cert")
     client_key = value("client_key")
     cert: Union[None, str, Tuple[str, str]] = None
     if isinstance(client_cert, (list, tuple)) and len(client_cert) == 2:
-        cert = (_text(client_cert[0], f"{key}.client_cert"), _text(client_cert[1], f"{key}.client_cert"))
+        cert = (as_text(client_cert[0], f"{key}.client_cert"), as_text(client_cert[1], f"{key}.client_cert"))
     elif client_cert:
-        cert = _text(client_cert, f"{key}.client_cert")
+        cert = as_text(client_cert, f"{key}.client_cert")
         if client_key:
-            cert = (cert, _text(client_key, f"{key}.client_key"))
+            cert = (cert, as_text(client_key, f"{key}.client_key"))
 
     tags = value("tags", ())
     if isinstance(tags, str):
         tags = (tags,)
     if not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags):
         raise ConfigError(f"{key}.tags", "expected a list of strings")
-    path = _text(value("annotations_path", ANNOTATIONS_PATH), f"{key}.annotations_path")
+    path = as_text(value("annotations_path", ANNOTATIONS_PATH), f"{key}.annotations_path")
     dashboard_uid = value("dashboard_uid")
     return GrafanaConfig(
-        url=mask_url(url).rstrip("/"),
-        token=Secret(_text(token, f"{key}.token")) if token else None,
-        username=_text(username, f"{key}.username") if username else None,
-        password=Secret(_text(password, f"{key}.password")) if password else None,
+        url=base.url,
+        token=Secret(as_text(token, f"{key}.token")) if token else None,
+        username=as_text(username, f"{key}.username") if username else None,
+        password=Secret(as_text(password, f"{key}.password")) if password else None,
         org_id=_optional_int(value("org_id"), f"{key}.org_id"),
-        dashboard_uid=_text(dashboard_uid, f"{key}.dashboard_uid") if dashboard_uid else None,
+        dashboard_uid=as_text(dashboard_uid, f"{key}.dashboard_uid") if dashboard_uid else None,
         # chaosdb: dashboardId 0 meant every dashboard, as no id does.
         dashboard_id=_optional_int(value("dashboard_id"), f"{key}.dashboard_id") or None,
         panel_id=_optional_int(value("panel_id"), f"{key}.panel_id") or None,
         tags=tuple(tags),
-        only_actions=_boolean(value("only_actions", False), f"{key}.only_actions"),
+        only_actions=as_bool(value("only_actions", False), f"{key}.only_actions"),
         verify=verify,
         client_cert=cert,
-        timeout=_number(value("timeout", DEFAULT_TIMEOUT), f"{key}.timeout", float, 0, above=True),
-        retries=_number(value("retries", DEFAULT_RETRIES), f"{key}.retries", int, 0),
+        timeout=as_number(value("timeout", DEFAULT_TIMEOUT), f"{key}.timeout", float, 0, above=True),
+        retries=as_number(value("retries", DEFAULT_RETRIES), f"{key}.retries", int, 0),
         annotations_path="/" + path.strip("/"),
     )
 
 
 def _chaosdb_url(entry: Mapping[str, Any], key: str) -> str:
     """chaosdb.grafana posted to protocol://host:port + annotation_api_endpoint."""
-    host = _text(entry.get("host") or CHAOSDB_DEFAULTS["host"], f"{key}.host")
-    port = _number(entry.get("port") or CHAOSDB_DEFAULTS["port"], f"{key}.port", int, 1)
-    protocol = _text(entry.get("protocol") or CHAOSDB_DEFAULTS["protocol"], f"{key}.protocol").lower()
+    host = as_text(entry.get("host") or CHAOSDB_DEFAULTS["host"], f"{key}.host")
+    port = as_number(entry.get("port") or CHAOSDB_DEFAULTS["port"], f"{key}.port", int, 1)
+    protocol = as_text(entry.get("protocol") or CHAOSDB_DEFAULTS["protocol"], f"{key}.protocol").lower()
     if protocol not in ("http", "https"):
         raise ConfigError(f"{key}.protocol", f"expected http or https, got {protocol!r}")
     return f"{protocol}://{host}:{port}"
 
 
 def _optional_int(value: Any, key: str) -> Optional[int]:
-    return None if value is None or value == "" else _number(value, key, int, 0)
+    return None if value is None or value == "" else as_number(value, key, int, 0)
 
 
 class _Stored(NamedTuple):
@@ -305,20 +297,12 @@ class _Stored(NamedTuple):
     tags: frozenset
 
 
-class _Unreachable(Exception):
-    """The server cannot take any more of this run: nothing left should be tried."""
-
-
 class _Refused(Exception):
     """The server refused one request (4xx); the others may pass."""
 
     def __init__(self, status: int, message: str):
         self.status = status
         super().__init__(message)
-
-
-class _Ambiguous(Exception):
-    """A POST whose answer was lost: the annotation may or may not exist now."""
 
 
 class GrafanaTarget:
@@ -381,18 +365,18 @@ class GrafanaTarget:
                     self._put(annotation, stored)
                 except _Refused as refused:
                     if refused.status in (401, 403):
-                        raise _Unreachable(str(refused)) from None
+                        raise Unreachable(str(refused)) from None
                     rejected.append((annotation.event_id, str(refused)))
-                except _Ambiguous as ambiguous:
+                except Ambiguous as ambiguous:
                     # Whether it was stored is for the server to say: look the run up again.
                     lookups_left -= 1
                     if lookups_left <= 0:
-                        raise _Unreachable(str(ambiguous)) from None
+                        raise Unreachable(str(ambiguous)) from None
                     logger.debug("%s: %s; looking the run up again", self.label, ambiguous)
                     stored = self._lookup(run.run_id, annotations, notes, refresh=True)
                     continue
                 position += 1
-        except _Unreachable as unreachable:
+        except Unreachable as unreachable:
             error = str(unreachable)
         failed_ids = {event_id for event_id, _ in rejected}
         if error:
@@ -461,14 +445,14 @@ class GrafanaTarget:
     def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
         response = self._request("GET", self.config.annotations_url, "look-up", params=dict(params))
         if response.status_code >= 300:
-            raise _Unreachable(f"look-up: {_status_text(response)}")
+            raise Unreachable(f"look-up: {status_text(response)}")
         try:
             page = response.json()
         except ValueError:
-            raise _Unreachable("look-up: the answer is not JSON (is the URL Grafana's?)") from None
+            raise Unreachable("look-up: the answer is not JSON (is the URL Grafana's?)") from None
         if not isinstance(page, list) or not all(isinstance(item, dict) and isinstance(item.get("id"), int)
                                                   for item in page):
-            raise _Unreachable("look-up: the answer is not a list of annotations (is the URL Grafana's?)")
+            raise Unreachable("look-up: the answer is not a list of annotations (is the URL Grafana's?)")
         return page
 
     def _delete_duplicates(self, ids: Sequence[int], notes: List[str]) -> None:
@@ -478,7 +462,7 @@ class GrafanaTarget:
             if response.status_code < 300 or response.status_code == 404:
                 notes.append(f"deleted duplicate annotation {annotation_id}")
             else:
-                notes.append(f"duplicate annotation {annotation_id} not deleted: {_status_text(response)}")
+                notes.append(f"duplicate annotation {annotation_id} not deleted: {status_text(response)}")
 
     def _put(self, annotation: Annotation, stored: Dict[str, _Stored]) -> None:
         """Create the annotation, or patch what differs from the server's copy."""
@@ -493,16 +477,16 @@ class GrafanaTarget:
                 stored[identity] = _stored_as(existing.id, annotation)
                 return
             if response.status_code != 404:
-                raise _Refused(response.status_code, f"patch: {_status_text(response)}")
+                raise _Refused(response.status_code, f"patch: {status_text(response)}")
             # Deleted on the server since the look-up: create it again.
             del stored[identity]
         response = self._request("POST", self.config.annotations_url, "create", json=self._post_body(annotation))
         if response.status_code >= 300:
-            raise _Refused(response.status_code, f"create: {_status_text(response)}")
+            raise _Refused(response.status_code, f"create: {status_text(response)}")
         try:
             annotation_id = response.json()["id"]
         except (ValueError, KeyError, TypeError):
-            raise _Unreachable("create: the answer has no annotation id (is the URL Grafana's?)") from None
+            raise Unreachable("create: the answer has no annotation id (is the URL Grafana's?)") from None
         stored[identity] = _stored_as(annotation_id, annotation)
 
     def _post_body(self, annotation: Annotation) -> dict:
@@ -524,37 +508,13 @@ class GrafanaTarget:
         return (self.config.username, self.config.password.value if self.config.password else "")
 
     def _request(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
-        """One request, retried with exponential backoff on connection errors and 5xx.
-
-        A POST is retried only when it surely did not reach Grafana (no
-        connection, or a 5xx: nothing saved); when its answer is lost it raises
-        `_Ambiguous`, since resending could create a second annotation.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            last = attempt > self.config.retries
-            try:
-                response = self.session.request(method, url, headers=self._headers(), auth=self._auth(),
-                                                timeout=(self.config.timeout, self.config.timeout),
-                                                verify=self.config.verify, cert=self.config.client_cert,
-                                                **kwargs)
-            except requests.exceptions.SSLError as error:
-                raise _Unreachable(f"{what}: TLS error: {_connection_problem(error)}") from None
-            except (requests.ConnectionError, requests.Timeout) as error:
-                problem = _connection_problem(error)
-                if method == "POST" and not _surely_not_sent(error):
-                    raise _Ambiguous(f"{what}: {problem}") from None
-                if last:
-                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))") from None
-            else:
-                if response.status_code < 500:
-                    return response
-                problem = _status_text(response)
-                if last:
-                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
-            logger.debug("%s %s: %s, retrying", self.label, what, problem)
-            time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        """One request, retried on connection errors and 5xx; a POST only when it surely
+        did not reach Grafana, since resending it could create a second annotation."""
+        return request_with_retries(self.session, method, url, what, label=self.label,
+                                    retries=self.config.retries, timeout=self.config.timeout,
+                                    backoff=_BACKOFF_SECONDS, idempotent=method != "POST",
+                                    headers=self._headers(), auth=self._auth(), verify=self.config.verify,
+                                    cert=self.config.client_cert, **kwargs)
 
 
 def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
@@ -565,14 +525,6 @@ def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int) -
         "type": "annotation",
         "limit": limit,
     }
-
-
-def _surely_not_sent(error: requests.RequestException) -> bool:
-    """No connection was made, so the request never reached the server."""
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return True
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return type(reason).__name__ == "NewConnectionError"
 
 
 def _event_tag_of(item: Mapping[str, Any]) -> Optional[str]:
@@ -599,7 +551,3 @@ def _changes(existing: _Stored, annotation: Annotation) -> Dict[str, Any]:
 
 def _stored_as(annotation_id: int, annotation: Annotation) -> _Stored:
     return _Stored(annotation_id, annotation.time, annotation.time_end, annotation.text, frozenset(annotation.tags))
-
-
-def _status_text(response: requests.Response) -> str:
-    return f"HTTP {response.status_code} {_server_error(response)}".rstrip()

@@ -14,35 +14,27 @@ import gzip
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
-import logging
-import re
-import time
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 import requests
 
-from ..config import Secret, Settings, mask_url
+from ..config import Secret, Settings, as_bool, as_number, as_text
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
+from .http import Unreachable, base_url, request_with_retries, server_error, status_text, tls_verify
 from .influx_line import DEFAULT_MEASUREMENT, EventLine, iter_lines, measurement_problem
 
 __all__ = ["OPTIONS", "InfluxConfig", "InfluxTarget", "targets", "influx_config"]
-
-logger = logging.getLogger("chaostoolkit_replay.influx")
 
 # chaosdb.influx's defaults, used only when the journal has `configuration.influxdb`.
 CHAOSDB_DEFAULTS = {"host": "localhost", "port": 8086, "http_endpoint": "/write", "database": "gatlingdb"}
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
-_BACKOFF_SECONDS = 0.5
 _REPORTED_REJECTIONS = 5
-_QUOTED_LINE_LIMIT = 160
-_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
 OPTIONS = [
     click.option("--influx-url", "influx_url", metavar="URL",
@@ -75,9 +67,6 @@ OPTIONS = [
     click.option("--influx-verify-tls/--influx-no-verify-tls", "influx_verify_tls", default=None,
                  help="Verify the server's TLS certificate (default: verify)."),
 ]
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -147,13 +136,10 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
             flags = ", ".join("--" + key.replace("_", "-") for key in given)
             raise ConfigError("influx.url", f"{flags} given but no URL (--influx-url, INFLUX_URL or influx.url)")
         return None
-    url = _text(url, "influx.url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("influx.url", f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
+    base = base_url(url, "influx.url")
 
-    username = pick("username") or parts.username or settings.secret("influxdb_username")
-    password = pick("password") or parts.password or settings.secret("influxdb_password")
+    username = pick("username") or base.username or settings.secret("influxdb_username")
+    password = pick("password") or base.password or settings.secret("influxdb_password")
     token = pick("token") or settings.secret("influxdb_token")
     bucket = pick("bucket")
     version = pick("version", default=2 if bucket and token else 1)
@@ -161,28 +147,25 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
         raise ConfigError("influx.version", f"expected 1 or 2, got {version!r}")
     version = int(version)
 
-    verify: Union[bool, str] = _boolean(pick("verify_tls", default=True), "influx.verify_tls")
-    ca_bundle = pick("ca_bundle")
-    if ca_bundle and verify:
-        verify = _text(ca_bundle, "influx.ca_bundle")
+    verify = tls_verify(pick("verify_tls", default=True), pick("ca_bundle"), "influx")
 
     config = InfluxConfig(
-        url=mask_url(url).rstrip("/"),
+        url=base.url,
         version=version,
         database=pick("database", default=CHAOSDB_DEFAULTS["database"] if chaosdb is not None else None,
                       chaosdb_key="database"),
         retention_policy=pick("retention_policy"),
         org=pick("org"),
         bucket=bucket,
-        username=_text(username, "influx.username") if username else None,
-        password=Secret(_text(password, "influx.password")) if password else None,
-        token=Secret(_text(token, "influx.token")) if token else None,
-        measurement=_text(pick("measurement", default=DEFAULT_MEASUREMENT), "influx.measurement"),
-        create_database=_boolean(pick("create_database", default=False), "influx.create_database"),
-        gzip=_boolean(pick("gzip", default=False), "influx.gzip"),
-        batch_size=_number(pick("batch_size", default=DEFAULT_BATCH_SIZE), "influx.batch_size", int, 1),
-        timeout=_number(pick("timeout", default=DEFAULT_TIMEOUT), "influx.timeout", float, 0, above=True),
-        retries=_number(pick("retries", default=DEFAULT_RETRIES), "influx.retries", int, 0),
+        username=as_text(username, "influx.username") if username else None,
+        password=Secret(as_text(password, "influx.password")) if password else None,
+        token=Secret(as_text(token, "influx.token")) if token else None,
+        measurement=as_text(pick("measurement", default=DEFAULT_MEASUREMENT), "influx.measurement"),
+        create_database=as_bool(pick("create_database", default=False), "influx.create_database"),
+        gzip=as_bool(pick("gzip", default=False), "influx.gzip"),
+        batch_size=as_number(pick("batch_size", default=DEFAULT_BATCH_SIZE), "influx.batch_size", int, 1),
+        timeout=as_number(pick("timeout", default=DEFAULT_TIMEOUT), "influx.timeout", float, 0, above=True),
+        retries=as_number(pick("retries", default=DEFAULT_RETRIES), "influx.retries", int, 0),
         verify=verify,
     )
     _check(config)
@@ -212,35 +195,6 @@ def _check(config: InfluxConfig) -> None:
                 raise ConfigError(f"influx.{key}", "required for InfluxDB 2.x")
         if config.create_database:
             raise ConfigError("influx.create_database", "InfluxDB 1.x only: create 2.x buckets in InfluxDB")
-
-
-def _text(value: Any, key: str) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise ConfigError(key, f"expected a string, got {type(value).__name__}")
-    return str(value)
-
-
-def _boolean(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigError(key, f"expected true or false, got {value!r}")
-
-
-def _number(value: Any, key: str, kind=float, minimum: float = 0, above: bool = False) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
-    if isinstance(value, bool) or number < minimum or (above and number == minimum):
-        bound = f"more than {minimum:g}" if above else f"at least {minimum:g}"
-        raise ConfigError(key, f"expected {bound}, got {value!r}")
-    return number
-
-
-class _Unreachable(Exception):
-    """The server cannot take any more of this run: nothing left should be tried."""
 
 
 class InfluxTarget:
@@ -279,7 +233,7 @@ class InfluxTarget:
         try:
             self._ensure_database()
             error = self._write_all(run, delivered, rejected)
-        except _Unreachable as unreachable:
+        except Unreachable as unreachable:
             error = str(unreachable)
         total = len(run.events)
         accounted = set(delivered) | {line.event_id for _, line, _ in rejected}
@@ -345,13 +299,13 @@ class InfluxTarget:
         response = self._request(f"{self.config.url}/query", data={"q": self._create_database_statement()},
                                  headers={}, what="CREATE DATABASE")
         if response.status_code >= 300:
-            raise _Unreachable(f"CREATE DATABASE {self.config.database!r}: {_status_text(response)}")
+            raise Unreachable(f"CREATE DATABASE {self.config.database!r}: {status_text(response)}")
         try:
             results = response.json().get("results") or [{}]
         except ValueError:
             results = [{}]
         if results[0].get("error"):
-            raise _Unreachable(f"CREATE DATABASE {self.config.database!r}: {results[0]['error']}")
+            raise Unreachable(f"CREATE DATABASE {self.config.database!r}: {results[0]['error']}")
         self._database_created = True
 
     def _write(self, batch: Sequence[EventLine], first: int) -> Tuple[List[EventLine], List[Tuple[int, EventLine, str]]]:
@@ -371,37 +325,18 @@ class InfluxTarget:
             return list(batch), []
         if response.status_code in (400, 413, 422):
             if len(batch) == 1:
-                return [], [(first + 1, batch[0], _server_error(response))]
+                return [], [(first + 1, batch[0], server_error(response))]
             middle = len(batch) // 2
             stored_left, rejected_left = self._write(batch[:middle], first)
             stored_right, rejected_right = self._write(batch[middle:], first + middle)
             return stored_left + stored_right, rejected_left + rejected_right
-        raise _Unreachable(f"write: {_status_text(response)}{_hint(response)}")
+        raise Unreachable(f"write: {status_text(response)}{_hint(response)}")
 
     def _request(self, url: str, what: str, headers: Dict[str, str], **kwargs) -> requests.Response:
-        """POST with retries and exponential backoff on connection errors and 5xx."""
-        attempt = 0
-        while True:
-            attempt += 1
-            last = attempt > self.config.retries
-            try:
-                response = self.session.post(url, headers=headers, auth=self._auth(),
-                                             timeout=(self.config.timeout, self.config.timeout),
-                                             verify=self.config.verify, **kwargs)
-            except requests.exceptions.SSLError as error:
-                raise _Unreachable(f"{what}: TLS error: {_connection_problem(error)}") from None
-            except (requests.ConnectionError, requests.Timeout) as error:
-                problem = _connection_problem(error)
-                if last:
-                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))") from None
-            else:
-                if response.status_code < 500:
-                    return response
-                problem = _status_text(response)
-                if last:
-                    raise _Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
-            logger.debug("%s %s: %s, retrying", self.label, what, problem)
-            time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        """A POST, retried on connection errors and 5xx."""
+        return request_with_retries(self.session, "POST", url, what, label=self.label,
+                                    retries=self.config.retries, timeout=self.config.timeout,
+                                    headers=headers, auth=self._auth(), verify=self.config.verify, **kwargs)
 
 
 def _chunks(lines: Iterator[EventLine], size: int) -> Iterator[List[EventLine]]:
@@ -416,41 +351,14 @@ def _collect(future: Future, delivered: List[str], rejected: list) -> Optional[s
     """Account for one batch's outcome; the error if the server could not be written to."""
     try:
         stored, refused = future.result()
-    except _Unreachable as unreachable:
+    except Unreachable as unreachable:
         return str(unreachable)
     delivered.extend(line.event_id for line in stored)
     rejected.extend(refused)
     return None
 
 
-def _server_error(response: requests.Response) -> str:
-    """InfluxDB's `{"error": ...}` (1.x) or `{"message": ...}` (2.x), on one short line."""
-    try:
-        body = response.json()
-        text = body.get("error") or body.get("message") or response.text
-    except (ValueError, AttributeError):
-        text = response.text
-    text = " ".join(str(text).split()) or response.reason or ""
-    return text if len(text) <= _QUOTED_LINE_LIMIT else text[: _QUOTED_LINE_LIMIT - 1] + "…"
-
-
-def _status_text(response: requests.Response) -> str:
-    return f"HTTP {response.status_code} {_server_error(response)}".rstrip()
-
-
 def _hint(response: requests.Response) -> str:
     if response.status_code == 404 and "database not found" in response.text:
         return " (use --influx-create-database)"
     return ""
-
-
-def _connection_problem(error: requests.RequestException) -> str:
-    """The root cause (`Connection refused`, `Read timed out`) without urllib3's wrapping."""
-    text = str(error)
-    cause = _ERRNO_TEXT.search(text)
-    if cause:
-        return cause.group(1).strip()
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    text = " ".join(text.split())
-    return text if len(text) <= _QUOTED_LINE_LIMIT else text[: _QUOTED_LINE_LIMIT - 1] + "…"

@@ -14,10 +14,9 @@ from typing import Dict, List
 
 import click
 
-from ..config import Settings
+from ..config import Settings, as_text
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .influx import _text
 from .prometheus_series import Family, merge_families, openmetrics_text, run_families
 
 __all__ = ["OPTIONS", "OpenMetricsTarget", "targets"]
@@ -34,7 +33,7 @@ def targets(settings: Settings) -> List["OpenMetricsTarget"]:
     path = settings.pick(cli="openmetrics", env="OPENMETRICS_FILE", file="openmetrics.path")
     if path is None:
         return []
-    return [OpenMetricsTarget(_text(path, "openmetrics.path"))]
+    return [OpenMetricsTarget(as_text(path, "openmetrics.path"))]
 
 
 class OpenMetricsTarget:

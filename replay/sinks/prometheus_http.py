@@ -1,33 +1,23 @@
-"""What the pushgateway and remote-write sinks share: endpoint settings and a retrying request.
+"""What the pushgateway and remote-write sinks share: endpoint settings and how to request it.
 
 Each section (`pushgateway`, `prometheus_remote_write`) takes `url`, `username`
 and `password` (HTTP Basic) or `token` (Bearer), `ca_bundle`, `verify_tls`,
 `timeout` and `retries`, from CLI flags, `<PREFIX>_<KEY>` environment variables
 or the `--config` file section, in that order.
 """
-import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit
 
 import requests
 
-from ..config import Secret, Settings, mask_url
+from ..config import Secret, Settings, as_number, as_text
 from ..errors import ConfigError
-from .influx import _boolean, _connection_problem, _number, _status_text, _text
+from .http import base_url, request_with_retries, tls_verify
 
-__all__ = ["Endpoint", "Unreachable", "endpoint_settings", "request_with_retries", "DEFAULT_TIMEOUT"]
-
-logger = logging.getLogger("chaostoolkit_replay.prometheus")
+__all__ = ["Endpoint", "endpoint_settings", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 2
-_BACKOFF_SECONDS = 0.5
-
-
-class Unreachable(Exception):
-    """The server did not take the request; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +42,13 @@ class Endpoint:
         if self.username and not self.token:
             return (self.username, self.password.value if self.password else "")
         return None
+
+    def request(self, session: requests.Session, method: str, url: str, what: str,
+                headers: Optional[Dict[str, str]] = None, **kwargs) -> requests.Response:
+        """`request_with_retries` with this endpoint's credentials, TLS, timeout and retries."""
+        return request_with_retries(session, method, url, what, label=url, retries=self.retries,
+                                    timeout=self.timeout, headers={**self.headers(), **(headers or {})},
+                                    auth=self.auth, verify=self.verify, **kwargs)
 
 
 def endpoint_settings(
@@ -79,56 +76,18 @@ def endpoint_settings(
             flags = ", ".join("--" + option.replace("_", "-") for option in given)
             raise ConfigError(f"{section}.url", f"{flags} given but no URL")
         return None
-    url = _text(url, f"{section}.url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{section}.url", f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
-    username = pick("username") or parts.username
-    password = pick("password") or parts.password
+    base = base_url(url, f"{section}.url")
+    username = pick("username") or base.username
+    password = pick("password") or base.password
     token = pick("token")
-    verify: Union[bool, str] = _boolean(pick("verify_tls", True), f"{section}.verify_tls")
-    ca_bundle = pick("ca_bundle")
-    if ca_bundle and verify:
-        verify = _text(ca_bundle, f"{section}.ca_bundle")
+    verify = tls_verify(pick("verify_tls", True), pick("ca_bundle"), section)
     endpoint = Endpoint(
-        url=mask_url(url).rstrip("/"),
-        username=_text(username, f"{section}.username") if username else None,
-        password=Secret(_text(password, f"{section}.password")) if password else None,
-        token=Secret(_text(token, f"{section}.token")) if token else None,
+        url=base.url,
+        username=as_text(username, f"{section}.username") if username else None,
+        password=Secret(as_text(password, f"{section}.password")) if password else None,
+        token=Secret(as_text(token, f"{section}.token")) if token else None,
         verify=verify,
-        timeout=_number(pick("timeout", DEFAULT_TIMEOUT), f"{section}.timeout", float, 0, above=True),
-        retries=_number(pick("retries", DEFAULT_RETRIES), f"{section}.retries", int, 0),
+        timeout=as_number(pick("timeout", DEFAULT_TIMEOUT), f"{section}.timeout", float, 0, above=True),
+        retries=as_number(pick("retries", DEFAULT_RETRIES), f"{section}.retries", int, 0),
     )
     return endpoint, pick
-
-
-def request_with_retries(
-    session: requests.Session, endpoint: Endpoint, method: str, url: str, what: str,
-    headers: Optional[Dict[str, str]] = None, **kwargs,
-) -> requests.Response:
-    """One request, retried with exponential backoff on connection errors and 5xx.
-
-    Returns any response below 500; raises Unreachable with the last problem.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        last = attempt > endpoint.retries
-        try:
-            response = session.request(method, url, headers={**endpoint.headers(), **(headers or {})},
-                                       auth=endpoint.auth, timeout=(endpoint.timeout, endpoint.timeout),
-                                       verify=endpoint.verify, **kwargs)
-        except requests.exceptions.SSLError as error:
-            raise Unreachable(f"{what}: TLS error: {_connection_problem(error)}") from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            problem = _connection_problem(error)
-            if last:
-                raise Unreachable(f"{what}: {problem} ({attempt} attempt(s))") from None
-        else:
-            if response.status_code < 500:
-                return response
-            problem = _status_text(response)
-            if last:
-                raise Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
-        logger.debug("%s %s: %s, retrying", mask_url(url), what, problem)
-        time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))

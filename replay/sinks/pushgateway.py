@@ -24,14 +24,14 @@ from urllib.parse import quote
 import click
 import requests
 
-from ..config import Settings
+from ..config import Settings, as_bool, as_text
 from ..delivery import LiveBatch
 from ..errors import ConfigError
 from ..events import Event, Run
 from ..journal import order
 from . import Delivery, PlannedRequest
-from .influx import _boolean, _status_text, _text
-from .prometheus_http import Endpoint, Unreachable, endpoint_settings, request_with_retries
+from .http import Unreachable, status_text
+from .prometheus_http import Endpoint, endpoint_settings
 from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, latest_values, run_families, text_exposition
 
 __all__ = ["OPTIONS", "PushgatewayConfig", "PushgatewayTarget", "targets", "pushgateway_config", "SUMMARY_NOTE"]
@@ -76,7 +76,7 @@ def pushgateway_config(settings: Settings) -> Optional[PushgatewayConfig]:
     if found is None:
         return None
     endpoint, pick = found
-    job = _text(pick("job", DEFAULT_JOB), "pushgateway.job")
+    job = as_text(pick("job", DEFAULT_JOB), "pushgateway.job")
     if not job:
         raise ConfigError("pushgateway.job", "must not be empty")
     trace_id, experiment_ref = pick("trace_id"), pick("experiment_ref")
@@ -84,9 +84,9 @@ def pushgateway_config(settings: Settings) -> Optional[PushgatewayConfig]:
         endpoint=endpoint,
         job=job,
         grouping_key=_grouping_key(pick("grouping_key")),
-        trace_id=_text(trace_id, "pushgateway.trace_id") if trace_id else None,
-        experiment_ref=_text(experiment_ref, "pushgateway.experiment_ref") if experiment_ref else None,
-        delete_at_end=_boolean(pick("delete_at_end", False), "pushgateway.delete_at_end"),
+        trace_id=as_text(trace_id, "pushgateway.trace_id") if trace_id else None,
+        experiment_ref=as_text(experiment_ref, "pushgateway.experiment_ref") if experiment_ref else None,
+        delete_at_end=as_bool(pick("delete_at_end", False), "pushgateway.delete_at_end"),
     )
 
 
@@ -99,7 +99,7 @@ def _grouping_key(value: Any) -> Tuple[Tuple[str, str], ...]:
     for name, label_value in value.items():
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or name == "job":
             raise ConfigError("pushgateway.grouping_key", f"{name!r} is not a usable label name")
-        pairs.append((name, _text(label_value, f"pushgateway.grouping_key.{name}")))
+        pairs.append((name, as_text(label_value, f"pushgateway.grouping_key.{name}")))
     return tuple(pairs)
 
 
@@ -128,13 +128,13 @@ class PushgatewayTarget:
         merged, live = self._merged(run, remember=True)
         url = self.group_url(merged)
         try:
-            response = request_with_retries(
-                self.session, self.config.endpoint, "PUT", url, "push",
+            response = self.config.endpoint.request(
+                self.session, "PUT", url, "push",
                 headers={"Content-Type": _CONTENT_TYPE}, data=self._body(merged, live).encode("utf-8"))
         except Unreachable as error:
             return Delivery(self.label, (), ids, str(error))
         if response.status_code >= 300:
-            return Delivery(self.label, (), ids, f"push: {_status_text(response)}")
+            return Delivery(self.label, (), ids, f"push: {status_text(response)}")
         self._groups_pushed.add(url)
         return Delivery(self.label, ids, (), None, () if live else (SUMMARY_NOTE,))
 
@@ -143,12 +143,12 @@ class PushgatewayTarget:
         problems = []
         for url in sorted(self._groups_pushed):
             try:
-                response = request_with_retries(self.session, self.config.endpoint, "DELETE", url, "delete group")
+                response = self.config.endpoint.request(self.session, "DELETE", url, "delete group")
             except Unreachable as error:
                 problems.append(str(error))
                 continue
             if response.status_code >= 300:
-                problems.append(f"delete group: {_status_text(response)}")
+                problems.append(f"delete group: {status_text(response)}")
             else:
                 self._groups_pushed.discard(url)
         return "; ".join(problems) or None

@@ -24,11 +24,11 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 import click
 import requests
 
-from ..config import Settings
+from ..config import Settings, as_number
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .influx import _number, _server_error
-from .prometheus_http import Endpoint, Unreachable, endpoint_settings, request_with_retries
+from .http import Unreachable, status_text
+from .prometheus_http import Endpoint, endpoint_settings
 from .prometheus_series import Family, Series, openmetrics_text, run_families
 
 __all__ = ["OPTIONS", "RemoteWriteConfig", "RemoteWriteTarget", "targets", "remote_write_config",
@@ -70,7 +70,7 @@ def remote_write_config(settings: Settings) -> Optional[RemoteWriteConfig]:
     if found is None:
         return None
     endpoint, pick = found
-    batch_size = _number(pick("batch_size", DEFAULT_BATCH_SIZE), "prometheus_remote_write.batch_size", int, 1)
+    batch_size = as_number(pick("batch_size", DEFAULT_BATCH_SIZE), "prometheus_remote_write.batch_size", int, 1)
     return RemoteWriteConfig(endpoint, batch_size)
 
 
@@ -100,16 +100,15 @@ class RemoteWriteTarget:
         for number, batch in enumerate(batches):
             body = snappy_literal_block(write_request(batch))
             try:
-                response = request_with_retries(self.session, self.config.endpoint, "POST",
-                                                self.config.endpoint.url, "remote write", headers=_HEADERS,
-                                                data=body)
+                response = self.config.endpoint.request(self.session, "POST", self.config.endpoint.url,
+                                                        "remote write", headers=_HEADERS, data=body)
             except Unreachable as error:
                 errors.append(str(error))
                 for rest in batches[number:]:
                     failed.update(series.event_id for _, series in rest if series.event_id)
                 break
             if response.status_code >= 300:
-                errors.append(f"remote write: HTTP {response.status_code} {_server_error(response)}"
+                errors.append(f"remote write: {status_text(response)}"
                               f"{refusal_hint(response.status_code, response.text)}")
                 failed.update(series.event_id for _, series in batch if series.event_id)
             else:
