@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from chaoslib import substitute
 
 from controls.recorder import FALLBACK_HOOKS, RunEventHandler, install
-from replay.config import Settings
+from replay.config import Settings, as_bool
 from replay.delivery import (
     DELIVERIES_KEY,
     POLICY_KEYS,
@@ -74,7 +74,7 @@ class LiveShipping:
                  configuration: Optional[Mapping[str, Any]] = None,
                  secrets: Optional[Mapping[str, Any]] = None, name: str = "controls.live"):
         self.name = name
-        self.strict = _flag(options.get("strict", False), "strict")
+        self.strict = as_bool(options.get("strict", False), "strict")
         self.policy = LivePolicy.from_arguments({k: options.get(k) for k in POLICY_KEYS})
         settings = Settings(
             file={key: _with_live_defaults(value) for key, value in sections.items()},
@@ -120,14 +120,6 @@ class LiveShipping:
         logger.error(
             f"{self.name}: strict delivery: run marked failed, {len(missed)} target(s) missed events"
         )
-
-
-def _flag(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ConfigError(key, f"expected true or false, got {value!r}")
 
 
 class _StrictVerdict(RunEventHandler):

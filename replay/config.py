@@ -67,10 +67,12 @@ def as_bool(value: Any, key: str) -> bool:
 def as_number(value: Any, key: str, kind=float, minimum: float = 0, above: bool = False) -> Any:
     """`value` as `kind` (int or float), at least `minimum` (more than it with `above`)."""
     try:
+        if isinstance(value, bool):
+            raise TypeError
         number = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(key, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
-    if isinstance(value, bool) or number < minimum or (above and number == minimum):
+    if number < minimum or (above and number == minimum):
         bound = f"more than {minimum:g}" if above else f"at least {minimum:g}"
         raise ConfigError(key, f"expected {bound}, got {value!r}")
     return number

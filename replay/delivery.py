@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import ConfigError
+from .config import as_number
 from .events import ACTIVITY, EXPERIMENT, PHASE, Event, Run
 
 __all__ = [
@@ -68,22 +68,10 @@ class LivePolicy:
     @classmethod
     def from_arguments(cls, arguments: Mapping[str, Any]) -> "LivePolicy":
         """The policy from control arguments; a bad value raises ConfigError naming it."""
-        values = {}
-        for name, kind in (("drain_timeout", float), ("backoff", float), ("backoff_max", float),
-                           ("queue_size", int), ("batch_size", int), ("retries", int)):
-            if arguments.get(name) is None:
-                continue
-            raw = arguments[name]
-            try:
-                if isinstance(raw, bool):
-                    raise ValueError
-                value = kind(raw)
-            except (TypeError, ValueError):
-                raise ConfigError(name, f"expected a number, got {raw!r}") from None
-            if value < 0 or (name in ("queue_size", "batch_size") and value < 1):
-                raise ConfigError(name, f"out of range: {raw!r}")
-            values[name] = value
-        return cls(**values)
+        bounds = {"drain_timeout": (float, 0), "backoff": (float, 0), "backoff_max": (float, 0),
+                  "queue_size": (int, 1), "batch_size": (int, 1), "retries": (int, 0)}
+        return cls(**{name: as_number(arguments[name], name, kind, minimum)
+                      for name, (kind, minimum) in bounds.items() if arguments.get(name) is not None})
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry `attempt` (1-based): exponential, capped, jittered.
