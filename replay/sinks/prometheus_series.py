@@ -185,8 +185,7 @@ def text_exposition(families: Sequence[Family]) -> str:
     """Prometheus text format 0.0.4, last value of each series, no timestamps."""
     lines = []
     for family in families:
-        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} gauge")
+        lines.extend(_family_header(family))
         for series in family.series:
             _, value = series.points[-1]
             lines.append(f"{family.name}{_label_text(series.labels)} {_number(value)}")
@@ -197,14 +196,18 @@ def openmetrics_text(families: Sequence[Family]) -> str:
     """OpenMetrics 1.0 with second timestamps, each family once, each series in time order, `# EOF`."""
     lines = []
     for family in families:
-        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} gauge")
+        lines.extend(_family_header(family))
         for series in family.series:
             labels = _label_text(series.labels)
             for timestamp, value in series.points:
                 lines.append(f"{family.name}{labels} {_number(value)} {timestamp // 1000}.{timestamp % 1000:03d}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+def _family_header(family: Family) -> List[str]:
+    """HELP and TYPE, the same in the text format and in OpenMetrics."""
+    return [f"# HELP {family.name} {_escape_help(family.help)}", f"# TYPE {family.name} gauge"]
 
 
 class _Builder:
