@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, MARK, PHASE, Event, Run
+from ..journal import PHASE_NAMES
 
 __all__ = [
     "Annotation",
@@ -50,13 +51,8 @@ _ERROR_LIMIT = 300
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UNSAFE_TAG_CHARACTERS = re.compile(r"[^\w.-]+")
 
-_PHASE_LABELS = {
-    "before": "steady-state hypothesis before",
-    "during": "steady-state hypothesis during",
-    "method": "method",
-    "after": "steady-state hypothesis after",
-    "rollbacks": "rollbacks",
-}
+# The journal's phase names; every `during` hypothesis is labelled alike.
+_PHASE_LABELS = {**PHASE_NAMES, "during": "steady-state hypothesis during"}
 
 
 class Annotation(NamedTuple):
