@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from string import Template
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
@@ -190,6 +190,11 @@ class Settings:
             if value is not None:
                 return value
         return default
+
+    def flags_given(self, options: Iterable[str]) -> str:
+        """Those of the CLI `options` that were given, as `--flag, --flag` ('' if none)."""
+        given = sorted(option for option in options if self.cli.get(option) not in (None, (), []))
+        return ", ".join("--" + option.replace("_", "-") for option in given)
 
     def secret(self, name: str) -> Optional[Any]:
         """A secret by name from any scope of the journal's `secrets`."""

@@ -178,10 +178,8 @@ def grafana_configs(settings: Settings) -> List[GrafanaConfig]:
                    if _has_server(entry[1])]
         from_journal = True
     if not servers:
-        given = sorted(key for key, value in settings.cli.items()
-                       if key.startswith("grafana_") and value not in (None, (), []))
-        if given:
-            flags = ", ".join("--" + key.replace("_", "-") for key in given)
+        flags = settings.flags_given(key for key in settings.cli if key.startswith("grafana_"))
+        if flags:
             raise ConfigError("grafana.url", f"{flags} given but no server (--grafana-url, GRAFANA_URL or grafana[].url)")
         return []
     return [_server_config(settings, key, entry, shared, from_journal) for key, entry in servers]

@@ -130,10 +130,8 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     if url is None and chaosdb is not None:
         url = _chaosdb_url(chaosdb)
     if url is None:
-        given = sorted(key for key, value in settings.cli.items()
-                       if key.startswith("influx_") and value is not None)
-        if given:
-            flags = ", ".join("--" + key.replace("_", "-") for key in given)
+        flags = settings.flags_given(key for key in settings.cli if key.startswith("influx_"))
+        if flags:
             raise ConfigError("influx.url", f"{flags} given but no URL (--influx-url, INFLUX_URL or influx.url)")
         return None
     base = base_url(url, "influx.url")

@@ -71,9 +71,8 @@ def endpoint_settings(
     for alias in url_aliases:
         url = url if url is not None else pick(alias)
     if url is None:
-        given = sorted(option for option in cli.values() if settings.cli.get(option) not in (None, (), []))
-        if given:
-            flags = ", ".join("--" + option.replace("_", "-") for option in given)
+        flags = settings.flags_given(cli.values())
+        if flags:
             raise ConfigError(f"{section}.url", f"{flags} given but no URL")
         return None
     base = base_url(url, f"{section}.url")
