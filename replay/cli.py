@@ -159,6 +159,7 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple
     """
     resolved, failed, reported = [], False, set()
     modules = sink_modules()
+    shared = _SharedTargets()
     for run in runs:
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(list(run.controls)), **config_file}
@@ -168,7 +169,7 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple
         targets = []
         for module in modules:
             try:
-                targets.extend(module.targets(settings))
+                targets.extend(shared.get(target) for target in module.targets(settings))
             except ConfigError as error:
                 failed = True
                 message = f"{run.source}: {error}"
@@ -177,6 +178,22 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple
                     _error(message)
         resolved.append(targets)
     return resolved, failed
+
+
+class _SharedTargets:
+    """Runs resolving to the same target share one instance: one HTTP session for
+    hundreds of journals, and one OpenMetrics file that holds them all."""
+
+    def __init__(self):
+        self._targets: list = []
+
+    def get(self, target):
+        for known in self._targets:
+            if (type(known) is type(target) and known.label == target.label
+                    and getattr(known, "config", None) == getattr(target, "config", None)):
+                return known
+        self._targets.append(target)
+        return target
 
 
 class _NoProgress:

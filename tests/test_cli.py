@@ -13,6 +13,7 @@ from replay.events import parse_time
 from replay.journal import read_journal
 
 from .conftest import JOURNALS
+from .prometheus_servers import pushgateway  # noqa: F401 (fixture)
 
 BASIC = os.path.join(JOURNALS, "generated-basic.json")
 CONTINUOUS = os.path.join(JOURNALS, "generated-continuous.json")
@@ -168,3 +169,21 @@ def test_chaos_cli_plugin(tmp_path):
                                capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert "status completed, not deviated" in completed.stdout
+
+
+def test_one_openmetrics_file_holds_every_journal_replayed(tmp_path):
+    output = tmp_path / "runs.om"
+    result = invoke(BASIC, CONTINUOUS, "--openmetrics", str(output))
+    assert result.exit_code == 0, result.output
+    text = output.read_text(encoding="utf-8")
+    for path in (BASIC, CONTINUOUS):
+        assert f'chaostoolkit_run_trace_id="{read_journal(path).run_id}"' in text
+    assert text.rstrip().endswith("# EOF")
+    assert text.count("# EOF") == 1
+
+
+def test_the_pushgateway_as_of_now_note_is_said_once(pushgateway):
+    result = invoke(BASIC, CONTINUOUS, "--pushgateway-url", pushgateway.url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("the pushgateway keeps no history") == 1
+    assert result.stdout.count("delivered") == 2

@@ -37,13 +37,14 @@ def targets(settings: Settings) -> List["OpenMetricsTarget"]:
 
 
 class OpenMetricsTarget:
-    # Runs already written to each file by this process, so that a file named
-    # once for several journals holds them all (targets are resolved per run).
-    _written: Dict[str, Dict[str, List[Family]]] = {}
+    """One file (or one per run with `{run_id}`); `chaos-replay` hands every run to the
+    same instance, which rewrites the file with all the runs it was given."""
 
     def __init__(self, path: str):
         self.path = path
         self.label = f"openmetrics {path}"
+        # file -> run id -> that run's families
+        self._written: Dict[str, Dict[str, List[Family]]] = {}
 
     def plan(self, run: Run) -> List[PlannedRequest]:
         return [PlannedRequest("WRITE", self._path_for(run), {}, openmetrics_text(run_families(run)))]

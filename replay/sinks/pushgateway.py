@@ -117,6 +117,7 @@ class PushgatewayTarget:
         self.session = session or requests.Session()
         self._events: Dict[str, Dict[str, Event]] = {}
         self._groups_pushed: Set[str] = set()
+        self._summary_noted = False
 
     def plan(self, run: Run) -> List[PlannedRequest]:
         merged, live = self._merged(run, remember=False)
@@ -136,7 +137,10 @@ class PushgatewayTarget:
         if response.status_code >= 300:
             return Delivery(self.label, (), ids, f"push: {status_text(response)}")
         self._groups_pushed.add(url)
-        return Delivery(self.label, ids, (), None, () if live else (SUMMARY_NOTE,))
+        # Said once per target, however many journals a replay sends.
+        notes = () if live or self._summary_noted else (SUMMARY_NOTE,)
+        self._summary_noted = self._summary_noted or bool(notes)
+        return Delivery(self.label, ids, (), None, notes)
 
     def delete_group(self) -> Optional[str]:
         """DELETE every group this target pushed to (end of a live run); the error, or None."""
