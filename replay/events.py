@@ -5,9 +5,9 @@ only consumes them. Ids are deterministic (a hash of what identifies the run and
 the event's place in it) so that sending the same run twice, from a journal,
 from a side file or live, addresses the same points and annotations.
 """
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from hashlib import sha256
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Tuple
 
@@ -162,8 +162,7 @@ def format_time(value: datetime) -> str:
 
 
 def _digest(*parts: Any) -> str:
-    text = "\x1f".join(str(part) for part in parts)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:16]
 
 
 def run_id_for(title: str, start: str, node: str) -> str:
