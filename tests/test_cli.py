@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from replay.cli import replay
+from replay.errors import EXIT_USAGE
 from replay.events import parse_time
 from replay.journal import read_journal
 
@@ -114,8 +115,8 @@ def test_tags_and_only_actions():
 
 
 @pytest.mark.parametrize("args, code, text", [
-    (["--tag", "novalue"], 2, "is not key:value"),
-    (["--shift-to", "tomorrow"], 2, "neither 'now' nor an ISO-8601 time"),
+    (["--tag", "novalue"], EXIT_USAGE, "is not key:value"),
+    (["--shift-to", "tomorrow"], EXIT_USAGE, "neither 'now' nor an ISO-8601 time"),
     (["--var", "novalue"], 4, "configuration --var"),
 ])
 def test_usage_and_config_errors(args, code, text):
