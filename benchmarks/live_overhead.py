@@ -7,10 +7,9 @@ with the venv's `chaos`:
 2. with our live control shipping to a healthy influxd (Debian's `influxdb`);
 3. with our live control shipping to a blackhole (accepts, never answers);
 4. with chaosdb 0.2.12's influx and grafana controls against the same
-   blackhole, from their own virtualenv (`--chaosdb-venv`, made with
-   `python3.11 -m venv /tmp/chaosdb-venv && /tmp/chaosdb-venv/bin/pip install
-   chaostoolkit chaosdb==0.2.12`), bounded by `--outer-timeout` since chaosdb
-   sets no timeout on its InfluxDB writes.
+   blackhole, from their own virtualenv (`--chaosdb-venv`, created with
+   `chaostoolkit chaosdb==0.2.12` when missing), bounded by `--outer-timeout`
+   since chaosdb sets no timeout on its InfluxDB writes.
 
 Each scenario runs `--repeat` times; the median wall time and its ratio to the
 baseline are printed in one table.
@@ -99,6 +98,21 @@ def delivery_summary(journal_path):
     return ""
 
 
+def ensure_chaosdb_venv(venv: str) -> bool:
+    """chaosdb in a virtualenv of its own (it pins old dependencies); False if it cannot be had."""
+    chaos = os.path.join(venv, "bin", "chaos")
+    if not os.access(chaos, os.X_OK):
+        print(f"creating {venv} with chaostoolkit and chaosdb 0.2.12 ...", flush=True)
+        created = subprocess.run(
+            f"{sys.executable} -m venv {venv} && {venv}/bin/pip install -q chaostoolkit chaosdb==0.2.12",
+            shell=True, capture_output=True, text=True)
+        if created.returncode != 0:
+            print(f"chaosdb scenario skipped: could not install chaosdb in {venv}: "
+                  f"{(created.stderr.strip().splitlines() or ['?'])[-1]}")
+            return False
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--activities", type=int, default=100)
@@ -128,11 +142,9 @@ def main(argv=None):
         ("ours, blackhole", chaos,
          experiment(args.activities, args.pause, [live_control(hole.url, args.drain_timeout)])),
     ]
-    if os.access(chaosdb_chaos, os.X_OK):
+    if ensure_chaosdb_venv(args.chaosdb_venv):
         scenarios.append(("chaosdb 0.2.12, blackhole", chaosdb_chaos,
                           experiment(args.activities, args.pause, chaosdb_controls(), chaosdb_configuration)))
-    else:
-        print(f"chaosdb scenario skipped: no {chaosdb_chaos} (see this file's docstring)")
 
     results = []
     try:
