@@ -21,8 +21,6 @@ import logging
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from chaoslib import substitute
-
 from controls.recorder import FALLBACK_HOOKS, RunEventHandler, install
 from replay.config import Settings, as_bool
 from replay.delivery import (
@@ -76,22 +74,20 @@ class LiveShipping:
         self.name = name
         self.strict = as_bool(options.get("strict", False), "strict")
         self.policy = LivePolicy.from_arguments({k: options.get(k) for k in POLICY_KEYS})
+        # No section named: every live-capable sink, from chaosdb's keys of the configuration.
+        requested = dict(sections) or {section: {} for section in SECTIONS}
         settings = Settings(
-            file={key: _with_live_defaults(value) for key, value in sections.items()},
+            file={key: _with_live_defaults(value) for key, value in requested.items()},
             configuration=configuration, secrets=secrets,
         )
         self.targets = []
         for module in sink_modules():
-            if not sections or module.__name__.rsplit(".", 1)[-1] in sections:
+            if module.__name__.rsplit(".", 1)[-1] in requested:
                 self.targets.extend(module.targets(settings))
         if not self.targets:
             raise ConfigError(self.name, "no target configured (sections: " + ", ".join(SECTIONS) + ")")
         self.engine = DeliveryEngine(self.targets, source="live", policy=self.policy)
         self.reports: List[TargetReport] = []
-
-    @property
-    def labels(self) -> List[str]:
-        return self.engine.labels
 
     def offer(self, event) -> None:
         self.engine.offer(event)
@@ -145,7 +141,6 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
     if recorder is None:
         return None
     try:
-        sections = substitute(dict(sections), configuration or {}, secrets or {})
         shipping = LiveShipping(sections, options, configuration, secrets, name=name)
     except ConfigError as error:
         logger.error(f"{name}: {error}; events are recorded but not shipped live")

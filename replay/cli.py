@@ -13,7 +13,6 @@ from .config import Settings, load_config_file
 from .delivery import sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INVALID_CONFIG,
-    EXIT_INVALID_JOURNAL,
     EXIT_OK,
     EXIT_UNDELIVERED,
     ConfigError,
@@ -22,7 +21,7 @@ from .errors import (
 from .events import Run, parse_time
 from .journal import expand_inputs, read_source
 from .render import delivery_text, plans_text, run_document, timeline_text
-from .sinks import sink_modules
+from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
 
@@ -98,7 +97,7 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
         config_vars, env_overrides = load_variables(variables, var_files)
     except ConfigError as error:
         _error(str(error))
-        sys.exit(EXIT_INVALID_CONFIG)
+        sys.exit(error.exit_code)
     env = {**os.environ, **env_overrides}
 
     runs: List[Run] = []
@@ -107,29 +106,30 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
             runs.append(_prepare(read_source(path), shift_to, tags, only_actions))
         except JournalError as error:
             _error(str(error))
-            exit_code = EXIT_INVALID_JOURNAL
+            exit_code = error.exit_code
 
-    targets_by_run, config_failed = _resolve_targets(runs, sink_options, env, config_file, config_vars)
+    shared = _SharedTargets()
+    targets_by_run, config_failed = _resolve_targets(runs, sink_options, env, config_file, config_vars, shared)
     if config_failed:
         sys.exit(EXIT_INVALID_CONFIG)
 
     documents = []
     undelivered = False
-    with _progress(runs, targets_by_run, dry_run, output_format) as progress:
+    with _progress(runs, targets_by_run, dry_run) as progress:
         for run, targets in zip(runs, targets_by_run):
             if dry_run:
-                plans = [(target.label, target.plan(_part_for(run, target, only_undelivered)))
-                         for target in targets]
+                plans = [(target.label, _plan(run, target, only_undelivered)) for target in targets]
                 deliveries = []
             else:
                 plans = None
-                deliveries = [target.send(_part_for(run, target, only_undelivered)) for target in targets]
+                deliveries = [_deliver(run, target, only_undelivered) for target in targets]
                 undelivered = undelivered or any(not d.ok for d in deliveries)
                 progress.update(1)
             if output_format == "json":
                 documents.append(run_document(run, plans, deliveries))
             else:
                 _echo_text(run, plans, deliveries)
+    shared.close_all()
     if output_format == "json":
         click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
     if undelivered and exit_code == EXIT_OK:
@@ -146,12 +146,31 @@ def _prepare(run: Run, shift, tags, actions_only) -> Run:
     return run
 
 
-def _part_for(run: Run, target, only_undelivered: bool) -> Run:
-    """What `target` gets of `run`: all of it, or what its live delivery missed."""
-    return undelivered_run(run, target.label) if only_undelivered else run
+def _part_for(run: Run, target, only_undelivered: bool) -> Optional[Run]:
+    """What `target` gets of `run`: all of it, what its live delivery missed, or None
+    when it missed nothing."""
+    if not only_undelivered:
+        return run
+    missed = undelivered_run(run, target.label)
+    if not missed.events:
+        return None
+    # A target that replaces what it holds (a pushgateway group) must get the whole run.
+    return run if getattr(target, "needs_whole_run", False) else missed
 
 
-def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple[List[list], bool]:
+def _plan(run: Run, target, only_undelivered: bool) -> list:
+    part = _part_for(run, target, only_undelivered)
+    return [] if part is None else target.plan(part)
+
+
+def _deliver(run: Run, target, only_undelivered: bool) -> Delivery:
+    part = _part_for(run, target, only_undelivered)
+    if part is None:
+        return Delivery(target.label, notes=("the live delivery missed nothing: not sent again",))
+    return target.send(part)
+
+
+def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) -> Tuple[List[list], bool]:
     """Every target of every run, before anything is sent; config errors all reported.
 
     Precedence: flags, environment, --config, the journal's live controls, then
@@ -159,7 +178,6 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars) -> Tuple
     """
     resolved, failed, reported = [], False, set()
     modules = sink_modules()
-    shared = _SharedTargets()
     for run in runs:
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(list(run.controls)), **config_file}
@@ -195,6 +213,13 @@ class _SharedTargets:
         self._targets.append(target)
         return target
 
+    def close_all(self) -> None:
+        """Release connections (targets that hold none have no `close`)."""
+        for target in self._targets:
+            close = getattr(target, "close", None)
+            if close is not None:
+                close()
+
 
 class _NoProgress:
     def update(self, _steps):
@@ -207,7 +232,7 @@ class _NoProgress:
         return False
 
 
-def _progress(runs, targets_by_run, dry_run, output_format):
+def _progress(runs, targets_by_run, dry_run):
     """A progress bar on a terminal for long work; nothing when piped."""
     sending = not dry_run and any(targets_by_run)
     if sending and len(runs) > 1 and sys.stderr.isatty():

@@ -8,9 +8,7 @@ EXIT_UNDELIVERED = 5
 
 
 class ReplayError(Exception):
-    """An error meant for the user's terminal: one line, no traceback."""
-
-    exit_code = 1
+    """An error meant for the user's terminal: one line, no traceback, its own exit code."""
 
 
 class JournalError(ReplayError):

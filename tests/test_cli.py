@@ -188,3 +188,52 @@ def test_the_pushgateway_as_of_now_note_is_said_once(pushgateway):
     assert result.exit_code == 0, result.output
     assert result.stdout.count("the pushgateway keeps no history") == 1
     assert result.stdout.count("delivered") == 2
+
+
+def _journal_with_deliveries(tmp_path, label, missed_ids):
+    with open(BASIC, encoding="utf-8") as handle:
+        journal = json.load(handle)
+    run = read_journal(BASIC)
+    journal["extensions"] = [{"name": "chaostoolkit-replay", "version": 1, "run_id": run.run_id,
+                              "events": [], "deliveries": {label: {
+                                  "delivered": len(run.events) - len(missed_ids),
+                                  "undelivered": list(missed_ids), "last_error": "refused"}}}]
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps(journal), encoding="utf-8")
+    return str(path), run
+
+
+def _pushgateway_label(url):
+    from replay.config import Settings
+    from replay.sinks.pushgateway import targets
+
+    [target] = targets(Settings(cli={"pushgateway_url": url}, env={}))
+    return target.label
+
+
+def test_only_undelivered_gives_the_pushgateway_the_whole_run(tmp_path, pushgateway):
+    import requests
+
+    requests.put(f"{pushgateway.url}/api/v1/admin/wipe", timeout=5)
+    label = _pushgateway_label(pushgateway.url)
+    run = read_journal(BASIC)
+    missed = [e.id for e in run.events if e.kind == "activity"][:1]
+    path, _ = _journal_with_deliveries(tmp_path, label, missed)
+    result = invoke(path, "--only-undelivered", "--pushgateway-url", pushgateway.url)
+    assert result.exit_code == 0, result.output
+    metrics = requests.get(f"{pushgateway.url}/metrics", timeout=5).text
+    statuses = [line for line in metrics.splitlines()
+                if line.startswith("chaostoolkit_activity_status{") and run.run_id in line
+                and line.rstrip().endswith(" 1")]
+    assert len(statuses) == sum(1 for e in run.events if e.kind == "activity")
+
+
+def test_only_undelivered_sends_nothing_to_a_target_that_missed_nothing(tmp_path, pushgateway):
+    import requests
+
+    requests.put(f"{pushgateway.url}/api/v1/admin/wipe", timeout=5)
+    path, run = _journal_with_deliveries(tmp_path, _pushgateway_label(pushgateway.url), [])
+    result = invoke(path, "--only-undelivered", "--pushgateway-url", pushgateway.url)
+    assert result.exit_code == 0, result.output
+    assert "the live delivery missed nothing: not sent again" in result.stdout
+    assert run.run_id not in requests.get(f"{pushgateway.url}/metrics", timeout=5).text

@@ -292,3 +292,17 @@ def test_sections_from_the_journal_controls():
         "pushgateway": {"url": "http://p:9091"},
     }
     assert sections_from_controls(None) == {}
+
+
+def test_live_control_without_sections_uses_chaosdb_keys_with_live_timeouts(monkeypatch, tmp_path):
+    from controls.live import LiveShipping
+
+    # A sink that cannot ship live (a file written per send) must not be picked up from the environment.
+    monkeypatch.setenv("OPENMETRICS_FILE", str(tmp_path / "live.om"))
+    shipping = LiveShipping({}, {}, configuration={
+        "influxdb": {"host": "127.0.0.1", "port": 9, "database": "chaos"},
+    })
+    [target] = shipping.targets
+    assert target.label.startswith("influx http://127.0.0.1:9")
+    assert (target.config.timeout, target.config.retries) == (2.0, 0)
+    shipping.engine.close(drain_timeout=0)
