@@ -42,10 +42,19 @@ from replay.events import (
     experiment_id,
     interruption_id,
     mark_id,
+    parse_time,
     phase_id,
     run_id_for,
 )
-from replay.journal import EXTENSION_NAME, PHASE_NAMES, SIDE_FILE_MARKER, error_text, order
+from replay.journal import (
+    EXTENSION_NAME,
+    SIDE_FILE_MARKER,
+    activity_fields,
+    error_text,
+    experiment_fields,
+    order,
+    phase_name,
+)
 
 try:
     from chaoslib.run import RunEventHandler
@@ -104,16 +113,11 @@ def _now() -> datetime:
 
 
 def _journal_time(text: Any, default: datetime) -> datetime:
-    """A chaoslib timestamp (its own isoformat output, naive UTC in old versions)."""
-    if not isinstance(text, str):
-        return default
+    """A chaoslib timestamp as the reader parses it, or `default` where chaoslib wrote none."""
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
+        return parse_time(text)
+    except (TypeError, ValueError, OverflowError):
         return default
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def _json_native(value: Any) -> Any:
@@ -418,7 +422,7 @@ class Recorder(RunEventHandler):
                 activity_type=activity.get("type"),
                 start=_now(),
                 tags=self.tags,
-                fields=_activity_fields(activity),
+                fields=activity_fields(activity),
             )
             self._running[thread] = (activity, event.id)
             phase_event = self._open_phases.get(phase)
@@ -537,19 +541,17 @@ class Recorder(RunEventHandler):
 
     def _open_phase_locked(self, phase: str) -> None:
         iteration = 0
-        name = PHASE_NAMES.get(phase, phase)
         fields: Dict[str, Any] = {}
         if phase == "during":
             self._during_iteration += 1
             iteration = self._during_iteration
-            name = f"steady-state hypothesis during #{iteration}"
             fields["iteration"] = iteration
         event = Event(
             id=phase_id(self._run_id, phase, iteration),
             run_id=self._run_id,
             kind=PHASE,
             phase=phase,
-            name=name,
+            name=phase_name(phase, iteration),
             start=_now(),
             tags=self.tags,
             fields=fields,
@@ -642,13 +644,9 @@ class Recorder(RunEventHandler):
         return started.evolve(
             end=_journal_time(journal.get("end"), _now()),
             status=status,
-            fields={
-                "deviated": bool(journal.get("deviated", False)),
-                "steady_state_before_met": self._met.get("before"),
-                "steady_state_after_met": self._met.get("after"),
-                "activities": len(activities),
-                "failed_activities": sum(1 for event in activities if event.status == "failed"),
-            },
+            fields=experiment_fields(
+                journal.get("deviated"), self._met.get("before"), self._met.get("after"), activities
+            ),
         )
 
     def _contribution(self, contributor: Callable[[], Mapping[str, Any]]) -> Dict[str, Any]:
@@ -675,18 +673,6 @@ class Recorder(RunEventHandler):
             item for item in extensions
             if not (isinstance(item, dict) and item.get("name") == EXTENSION_NAME)
         ] + [entry]
-
-
-def _activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
-    """What the journal reader derives from an activity definition, nothing more: no
-    argument or configuration value, so no secret, is ever copied."""
-    fields: Dict[str, Any] = {}
-    if activity.get("background"):
-        fields["background"] = True
-    provider = activity.get("provider")
-    if isinstance(provider, Mapping) and isinstance(provider.get("type"), str):
-        fields["provider"] = provider["type"]
-    return fields
 
 
 # Recorders of runs in progress in this process, latest last: where `mark` stamps.

@@ -17,7 +17,6 @@ __all__ = [
     "Event",
     "Run",
     "KINDS",
-    "PHASES",
     "run_id_for",
     "experiment_id",
     "phase_id",
@@ -26,6 +25,7 @@ __all__ = [
     "interruption_id",
     "parse_time",
     "format_time",
+    "json_type_name",
 ]
 
 EXPERIMENT = "experiment"
@@ -34,10 +34,6 @@ ACTIVITY = "activity"
 MARK = "mark"
 INTERRUPTION = "interruption"
 KINDS = (EXPERIMENT, PHASE, ACTIVITY, MARK, INTERRUPTION)
-
-# Phases an activity can run in, in the order chaoslib plays them.
-PHASES = ("before", "during", "method", "after", "rollbacks")
-
 
 def _frozen(mapping: Optional[Mapping[str, Any]]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
@@ -95,21 +91,71 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Event":
-        """Inverse of `to_dict`; raises KeyError/TypeError/ValueError on bad data."""
+        """Inverse of `to_dict`; raises KeyError on a missing key, TypeError or
+        ValueError naming the key on a bad value, so that no recorded event a sink
+        cannot handle gets past the reader."""
         end = data.get("end")
         return cls(
-            id=str(data["id"]),
-            run_id=str(data["run_id"]),
-            kind=data["kind"],
-            phase=data.get("phase"),
-            name=str(data["name"]),
-            activity_type=data.get("activity_type"),
-            start=parse_time(data["start"]),
-            end=parse_time(end) if end else None,
-            status=str(data.get("status") or "unknown"),
-            tags=dict(data.get("tags") or {}),
-            fields=dict(data.get("fields") or {}),
+            id=_string(data, "id"),
+            run_id=_string(data, "run_id"),
+            kind=_string(data, "kind"),
+            phase=_optional_string(data, "phase"),
+            name=_string(data, "name"),
+            activity_type=_optional_string(data, "activity_type"),
+            start=_time(data["start"], "start"),
+            end=None if end is None else _time(end, "end"),
+            status=_optional_string(data, "status") or "unknown",
+            tags=_string_mapping(data, "tags"),
+            fields=_object(data, "fields"),
         )
+
+
+def _time(value: Any, key: str) -> datetime:
+    try:
+        return parse_time(value)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{key}: {error}") from None
+
+
+def _string(data: Mapping[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key}: expected a string, got {json_type_name(value)}")
+    return value
+
+
+def _optional_string(data: Mapping[str, Any], key: str) -> Optional[str]:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key}: expected a string or null, got {json_type_name(value)}")
+    return value
+
+
+def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{key}: expected an object, got {json_type_name(value)}")
+    return value
+
+
+def _string_mapping(data: Mapping[str, Any], key: str) -> Mapping[str, str]:
+    value = _object(data, key)
+    for name, item in value.items():
+        if not isinstance(name, str) or not isinstance(item, str):
+            raise TypeError(f"{key}: {name!r} must map to a string, got {json_type_name(item)}")
+    return value
+
+
+def json_type_name(value: Any) -> str:
+    """How a JSON document's reader would call `value`'s type, for error messages."""
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean", int: "a number", float: "a number", str: "a string",
+        list: "an array", dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)

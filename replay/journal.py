@@ -5,10 +5,11 @@ with or without our extension); the recorder's extension, when present, adds
 precise phase boundaries, marks and the interruption. Any input that cannot be
 read raises a JournalError naming the file and the JSON location at fault.
 """
+import glob
 import json
 import os
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import JournalError
 from .events import (
@@ -23,13 +24,15 @@ from .events import (
     activity_id,
     experiment_id,
     interruption_id,
+    json_type_name,
     parse_time,
     phase_id,
     run_id_for,
 )
 
-__all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "read_source", "read_journal", "read_side_file",
-           "journal_to_run", "recorded_extension", "error_text", "expand_inputs", "order"]
+__all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "PHASE_NAMES", "read_source", "read_journal",
+           "read_side_file", "journal_to_run", "recorded_extension", "error_text", "phase_name",
+           "activity_fields", "experiment_fields", "expand_inputs", "order"]
 
 EXTENSION_NAME = "chaostoolkit-replay"
 SIDE_FILE_MARKER = "side-file"
@@ -47,48 +50,62 @@ _ERROR_TEXT_LIMIT = 200
 
 def read_source(path: str) -> Run:
     """A journal or a side file, told apart by the side file's first line."""
-    if _first_line_is_side_file_header(path):
-        return read_side_file(path)
-    return read_journal(path)
+    return _read(path, side_file_allowed=True)
 
 
 def read_journal(path: str) -> Run:
-    document = _load_json(path)
+    return _read(path, side_file_allowed=False)
+
+
+def read_side_file(path: str) -> Run:
+    return _side_file_run(path, _read_bytes(path))
+
+
+def _read(path: str, side_file_allowed: bool) -> Run:
+    data = _read_bytes(path)
+    if side_file_allowed and _starts_with_side_file_header(data):
+        return _side_file_run(path, data)
+    text = _decoded(path, data)
+    # A large journal must not hold its bytes, its text and its objects at once.
+    del data
+    document = _parsed_json(path, text)
+    del text
     return journal_to_run(document, path)
 
 
-def _open(path: str):
+def _read_bytes(path: str) -> bytes:
     try:
-        return open(path, "rb")
+        with open(path, "rb") as handle:
+            data = handle.read()
     except IsADirectoryError:
         raise JournalError(path, "", "is a directory, not a journal file") from None
     except FileNotFoundError:
         raise JournalError(path, "", "no such file") from None
     except OSError as error:
         raise JournalError(path, "", f"cannot read: {error.strerror}") from None
+    if not data.strip():
+        raise JournalError(path, "", "empty file")
+    return data
 
 
-def _first_line_is_side_file_header(path: str) -> bool:
-    with _open(path) as handle:
-        first = handle.readline(4096)
+def _starts_with_side_file_header(data: bytes) -> bool:
+    first = data[:4096].split(b"\n", 1)[0]
     try:
         header = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(header, dict) and header.get(EXTENSION_NAME) == SIDE_FILE_MARKER
 
 
-def _load_json(path: str) -> Any:
-    with _open(path) as handle:
-        data = handle.read()
-    if not data.strip():
-        raise JournalError(path, "", "empty file")
+def _decoded(path: str, data: bytes) -> str:
     try:
         # chaostoolkit writes UTF-8; json.loads(bytes) would guess UTF-16/32 instead of failing.
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise JournalError(path, f"byte {error.start}", "not UTF-8 text") from None
-    del data
+
+
+def _parsed_json(path: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -97,26 +114,27 @@ def _load_json(path: str) -> Any:
         raise JournalError(
             path, f"line {error.lineno} column {error.colno}", f"{reason}: {error.msg}"
         ) from None
+    except RecursionError:
+        raise JournalError(path, "", "JSON nested too deeply") from None
 
 
 class _Reader:
     """Walks one journal document, tracking the JSON location for error messages."""
 
-    def __init__(self, document: Any, source: str):
+    def __init__(self, source: str):
         self.source = source
-        self.document = document
 
     def fail(self, location: str, message: str) -> JournalError:
         return JournalError(self.source, location, message)
 
     def expect(self, value: Any, types, location: str, what: str) -> Any:
         if not isinstance(value, types) or isinstance(value, bool) and bool not in _as_tuple(types):
-            raise self.fail(location, f"expected {what}, got {_json_type(value)}")
+            raise self.fail(location, f"expected {what}, got {json_type_name(value)}")
         return value
 
     def time(self, value: Any, location: str) -> datetime:
         if not isinstance(value, str):
-            raise self.fail(location, f"expected an ISO-8601 timestamp, got {_json_type(value)}")
+            raise self.fail(location, f"expected an ISO-8601 timestamp, got {json_type_name(value)}")
         try:
             return parse_time(value)
         except (ValueError, OverflowError):
@@ -128,15 +146,6 @@ class _Reader:
 
 def _as_tuple(types) -> tuple:
     return types if isinstance(types, tuple) else (types,)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean", int: "a number", float: "a number", str: "a string",
-        list: "an array", dict: "an object",
-    }.get(type(value), type(value).__name__)
 
 
 def recorded_extension(document: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -151,7 +160,7 @@ def recorded_extension(document: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 
 def journal_to_run(document: Any, source: str) -> Run:
-    reader = _Reader(document, source)
+    reader = _Reader(source)
     journal = reader.expect(document, dict, "$", "a journal object")
     _reject_non_journals(reader, journal)
 
@@ -172,7 +181,7 @@ def journal_to_run(document: Any, source: str) -> Run:
     run_id = _recorded_run_id(reader, extension) or run_id_for(title, start_text, node)
 
     run_status = status or "unknown"
-    activities, phases, failed = _derive_activities(reader, journal, run_id, run_status)
+    activities, phases = _derive_activities(reader, journal, run_id, run_status)
 
     steady_states = journal.get("steady_states") or {}
     experiment_event = Event(
@@ -183,13 +192,12 @@ def journal_to_run(document: Any, source: str) -> Run:
         start=start,
         end=end,
         status=run_status,
-        fields={
-            "deviated": bool(journal.get("deviated", False)),
-            "steady_state_before_met": _steady_state_met(steady_states.get("before")),
-            "steady_state_after_met": _steady_state_met(steady_states.get("after")),
-            "activities": len(activities),
-            "failed_activities": failed,
-        },
+        fields=experiment_fields(
+            journal.get("deviated"),
+            _steady_state_met(steady_states.get("before")),
+            _steady_state_met(steady_states.get("after")),
+            activities,
+        ),
     )
     derived = [experiment_event, *phases, *activities]
     interruption = _derived_interruption(reader, journal, run_id, activities, end or start)
@@ -242,6 +250,18 @@ def _event_from_record(reader: _Reader, entry: Any, location: str) -> Event:
         raise reader.fail(location, f"invalid event: {error}") from None
 
 
+def experiment_fields(deviated: Any, steady_state_before_met: Optional[bool],
+                      steady_state_after_met: Optional[bool], activities: Sequence[Event]) -> Dict[str, Any]:
+    """The experiment event's summary of a run, from the journal or from the recorder."""
+    return {
+        "deviated": bool(deviated),
+        "steady_state_before_met": steady_state_before_met,
+        "steady_state_after_met": steady_state_after_met,
+        "activities": len(activities),
+        "failed_activities": sum(1 for event in activities if event.status == "failed"),
+    }
+
+
 def _steady_state_met(state: Any) -> Optional[bool]:
     if isinstance(state, dict) and "steady_state_met" in state:
         return bool(state["steady_state_met"])
@@ -250,8 +270,8 @@ def _steady_state_met(state: Any) -> Optional[bool]:
 
 def _derive_activities(
     reader: _Reader, journal: Dict[str, Any], run_id: str, run_status: str
-) -> Tuple[List[Event], List[Event], int]:
-    """Activity events in chaoslib's order of play, their phase events, and the failure count."""
+) -> Tuple[List[Event], List[Event]]:
+    """Activity events in chaoslib's order of play, and their phase events."""
     steady_states = journal.get("steady_states")
     if steady_states is None:
         steady_states = {}
@@ -273,7 +293,6 @@ def _derive_activities(
     ordinals: Dict[Tuple[str, str], int] = {}
     activities: List[Event] = []
     phases: List[Event] = []
-    failed = 0
     for phase, iteration, location, content in groups:
         met = None
         if phase in ("method", "rollbacks"):
@@ -288,12 +307,11 @@ def _derive_activities(
             _activity_event(reader, entry, f"{entries_location}[{i}]", run_id, phase, ordinals, run_status)
             for i, entry in enumerate(entries)
         ]
-        failed += sum(1 for event in events if event.status == "failed")
         activities.extend(events)
         phase_event = _phase_event(run_id, phase, iteration, events, met)
         if phase_event:
             phases.append(phase_event)
-    return activities, phases, failed
+    return activities, phases
 
 
 def _activity_event(
@@ -324,16 +342,11 @@ def _activity_event(
     ordinal = ordinals.get(key, 0)
     ordinals[key] = ordinal + 1
 
-    fields: Dict[str, Any] = {}
+    fields = activity_fields(activity)
     if end is not None:
         fields["duration"] = (end - start).total_seconds()
     if "tolerance_met" in entry:
         fields["tolerance_met"] = bool(entry["tolerance_met"])
-    if activity.get("background"):
-        fields["background"] = True
-    provider = activity.get("provider")
-    if isinstance(provider, dict) and isinstance(provider.get("type"), str):
-        fields["provider"] = provider["type"]
     error = error_text(entry.get("exception"))
     if error:
         fields["error"] = error
@@ -349,6 +362,18 @@ def _activity_event(
         status=status,
         fields=fields,
     )
+
+
+def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
+    """What an activity's definition tells, nothing more: no argument or configuration
+    value, so no secret, is ever copied into an event."""
+    fields: Dict[str, Any] = {}
+    if activity.get("background"):
+        fields["background"] = True
+    provider = activity.get("provider")
+    if isinstance(provider, Mapping) and isinstance(provider.get("type"), str):
+        fields["provider"] = provider["type"]
+    return fields
 
 
 def error_text(exception: Any) -> Optional[str]:
@@ -378,21 +403,26 @@ def _phase_event(
     fields: Dict[str, Any] = {}
     if met is not None:
         fields["steady_state_met"] = met
-    name = PHASE_NAMES.get(phase, phase)
     if phase == "during":
         fields["iteration"] = iteration
-        name = f"steady-state hypothesis during #{iteration}"
     return Event(
         id=phase_id(run_id, phase, iteration),
         run_id=run_id,
         kind=PHASE,
         phase=phase,
-        name=name,
+        name=phase_name(phase, iteration),
         start=start,
         end=end,
         status="failed" if failed else "succeeded",
         fields=fields,
     )
+
+
+def phase_name(phase: str, iteration: int = 0) -> str:
+    """The phase event's name; `iteration` counts the continuous hypothesis' runs from 1."""
+    if phase == "during":
+        return f"steady-state hypothesis during #{iteration}"
+    return PHASE_NAMES.get(phase, phase)
 
 
 def _derived_interruption(
@@ -440,23 +470,20 @@ def order(events: Iterable[Event]) -> Tuple[Event, ...]:
     return tuple(event for _, event in indexed)
 
 
-def read_side_file(path: str) -> Run:
+def _side_file_run(path: str, data: bytes) -> Run:
     """The recorder's NDJSON side file: a header line, then events (a later line wins).
 
     A run killed mid-write leaves a partial last line: it is dropped, everything
     before it is kept.
     """
-    with _open(path) as handle:
-        raw_lines = handle.read().split(b"\n")
+    raw_lines = data.split(b"\n")
     while raw_lines and not raw_lines[-1].strip():
         raw_lines.pop()
-    if not raw_lines:
-        raise JournalError(path, "", "empty file")
     header = _side_line(path, raw_lines[0], 1, last=False)
     run_id = header.get("run_id")
     if not isinstance(run_id, str) or not run_id:
         raise JournalError(path, "line 1", "side file header has no run_id")
-    reader = _Reader(None, path)
+    reader = _Reader(path)
     by_id: Dict[str, Event] = {}
     for number, raw in enumerate(raw_lines[1:], start=2):
         if not raw.strip():
@@ -476,15 +503,16 @@ def _side_line(path: str, raw: bytes, number: int, last: bool) -> Optional[Dict[
         if last:
             return None
         raise JournalError(path, f"line {number}", f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise JournalError(path, f"line {number}", "JSON nested too deeply") from None
     if not isinstance(record, dict):
         raise JournalError(path, f"line {number}", "expected a JSON object")
     return record
 
 
 def expand_inputs(paths: Iterable[str]) -> List[str]:
-    """Journals named on the command line: files as given, directories and globs expanded."""
-    import glob
-
+    """Journals named on the command line: files as given, directories and globs
+    (`**` matching any depth of folders) expanded."""
     expanded: List[str] = []
     for path in paths:
         if os.path.isdir(path):
@@ -494,7 +522,7 @@ def expand_inputs(paths: Iterable[str]) -> List[str]:
             )
             expanded.extend(found or [path])
         elif any(char in path for char in "*?[") and not os.path.exists(path):
-            expanded.extend(sorted(glob.glob(path)) or [path])
+            expanded.extend(sorted(glob.glob(path, recursive=True)) or [path])
         else:
             expanded.append(path)
     return expanded
