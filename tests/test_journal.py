@@ -303,3 +303,131 @@ def test_side_file_with_a_bad_middle_line_names_it(tmp_path):
     with pytest.raises(JournalError) as caught:
         read_side_file(path)
     assert caught.value.location == "line 2"
+
+
+def _recorded_mark(run):
+    from replay.events import MARK, Event, mark_id
+
+    return Event(id=mark_id(run.run_id, "peak", 0), run_id=run.run_id, kind=MARK, name="peak",
+                 phase="method", start=run.experiment.start, tags={"team": "sre"}, fields={"rps": 1})
+
+
+BAD_RECORDED_VALUES = [
+    ("phase", 5, "phase: expected a string or null, got a number"),
+    ("activity_type", ["probe"], "activity_type: expected a string or null, got an array"),
+    ("tags", {"team": 1}, "tags: 'team' must map to a string, got a number"),
+    ("tags", ["team:sre"], "tags: expected an object, got an array"),
+    ("fields", [1], "fields: expected an object, got an array"),
+    ("kind", "bogus", "unknown event kind 'bogus'"),
+    ("kind", None, "kind: expected a string, got null"),
+    ("name", 7, "name: expected a string, got a number"),
+    ("id", 7, "id: expected a string, got a number"),
+    ("status", False, "status: expected a string or null, got a boolean"),
+    ("start", 12, "start: expected an ISO-8601 string"),
+    ("end", "soon", "end: "),
+]
+
+
+@pytest.mark.parametrize("key, value, message", BAD_RECORDED_VALUES)
+def test_recorded_extension_event_with_a_bad_value_names_its_location(key, value, message):
+    journal = _basic()
+    run = journal_to_run(journal, "j")
+    record = _recorded_mark(run).to_dict()
+    record[key] = value
+    journal["extensions"] = [{"name": "chaostoolkit-replay", "run_id": run.run_id,
+                              "events": [_recorded_mark(run).to_dict(), record]}]
+    with pytest.raises(JournalError) as caught:
+        journal_to_run(journal, "j")
+    assert caught.value.location == "$.extensions[name=chaostoolkit-replay].events[1]"
+    assert message in caught.value.message
+
+
+@pytest.mark.parametrize("key, value, message", BAD_RECORDED_VALUES)
+def test_side_file_line_with_a_bad_value_names_its_line(tmp_path, key, value, message):
+    run = read_journal(journal_path("generated-basic.json"))
+    header = {"chaostoolkit-replay": "side-file", "version": 1, "run_id": run.run_id}
+    record = _recorded_mark(run).to_dict()
+    record[key] = value
+    lines = [json.dumps(header), json.dumps(_recorded_mark(run).to_dict()), json.dumps(record), ""]
+    path = _write(tmp_path, "run.events.jsonl", "\n".join(lines))
+    with pytest.raises(JournalError) as caught:
+        read_source(path)
+    assert caught.value.location == "line 3"
+    assert message in caught.value.message
+
+
+def test_a_good_recorded_mark_keeps_its_phase_tags_and_fields():
+    journal = _basic()
+    run = journal_to_run(journal, "j")
+    mark = _recorded_mark(run)
+    journal["extensions"] = [{"name": "chaostoolkit-replay", "run_id": run.run_id,
+                              "events": [mark.to_dict()]}]
+    assert mark in journal_to_run(journal, "j").events
+
+
+def test_deeply_nested_json_is_a_journal_error(tmp_path):
+    nested = "[" * 100_000 + "]" * 100_000
+    journal = _write(tmp_path, "deep.json", '{"experiment": {"title": "x"}, "start": ' + nested + "}")
+    with pytest.raises(JournalError) as caught:
+        read_source(journal)
+    assert str(caught.value) == f"{journal}: JSON nested too deeply"
+
+    header = json.dumps({"chaostoolkit-replay": "side-file", "version": 1, "run_id": "r1"})
+    side_file = _write(tmp_path, "deep.events.jsonl", header + "\n" + nested + "\n{}\n")
+    with pytest.raises(JournalError) as caught:
+        read_source(side_file)
+    assert (caught.value.location, caught.value.message) == ("line 2", "JSON nested too deeply")
+
+
+def test_deeply_nested_first_line_is_read_as_a_journal(tmp_path):
+    path = _write(tmp_path, "deep.json", "[" * 2000 + "\n" + "]" * 2000)
+    with pytest.raises(JournalError) as caught:
+        read_source(path)
+    assert "JSON nested too deeply" in str(caught.value)
+
+
+@pytest.mark.parametrize("name, reader", [
+    ("generated-basic.json", read_source),
+    ("generated-basic.json", read_journal),
+])
+def test_each_file_is_opened_once(monkeypatch, name, reader):
+    import builtins
+
+    opened = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    path = journal_path(name)
+    run = reader(path)
+    assert run.experiment is not None
+    assert opened == [path]
+
+
+def test_side_file_is_opened_once(monkeypatch, tmp_path):
+    import builtins
+
+    header = {"chaostoolkit-replay": "side-file", "version": 1, "run_id": "r1"}
+    path = _write(tmp_path, "s.events.jsonl", json.dumps(header) + "\n")
+    opened = []
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: opened.append(file) or real_open(file, *a, **k))
+    assert read_source(path).run_id == "r1"
+    assert opened == [path]
+
+
+def test_recursive_glob_finds_journals_at_any_depth(tmp_path, monkeypatch):
+    from replay.journal import expand_inputs
+
+    for folder in ("a", "a/b", "a/b/c"):
+        (tmp_path / "runs" / folder).mkdir(parents=True)
+        (tmp_path / "runs" / folder / "journal.json").write_text("{}")
+    (tmp_path / "runs" / "a" / "other.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert expand_inputs(["runs/**/journal.json"]) == [
+        "runs/a/b/c/journal.json", "runs/a/b/journal.json", "runs/a/journal.json",
+    ]
+    assert expand_inputs(["runs/*/journal.json"]) == ["runs/a/journal.json"]
