@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from replay.cli import replay
 from replay.errors import JournalError
-from replay.journal import journal_to_run
+from replay.events import MARK, Event, mark_id
+from replay.journal import EXTENSION_NAME, journal_to_run
 
 from .conftest import JOURNALS
 
@@ -26,7 +27,23 @@ def _load(name):
         return json.load(handle)
 
 
+def _with_recorded_extension(document):
+    """`document` as the recorder leaves it: our extension carrying its events and a mark."""
+    run = journal_to_run(document, "seed")
+    mark = Event(id=mark_id(run.run_id, "peak", 0), run_id=run.run_id, kind=MARK, name="peak",
+                 phase="method", start=run.experiment.start, tags={"team": "sre"},
+                 fields={"rps": 120, "note": "x"})
+    recorded = copy.deepcopy(document)
+    recorded["extensions"] = [{
+        "name": EXTENSION_NAME, "version": 1, "run_id": run.run_id,
+        "events": [event.to_dict() for event in run.events] + [mark.to_dict()],
+    }]
+    return recorded
+
+
 SEED_DOCUMENTS = [_load(name) for name in SEEDS]
+RECORDED_SEED = _with_recorded_extension(_load("generated-continuous.json"))
+SEED_DOCUMENTS.append(RECORDED_SEED)
 
 odd_text = st.text(
     alphabet=st.sampled_from(list("ab \t\n\r\x00\x1b\\\"',=:é☃") + ["\u2028", "\ud7ff"]), max_size=12
@@ -55,10 +72,13 @@ def _parent(document, path):
 
 
 @st.composite
-def mutated_journals(draw):
-    document = copy.deepcopy(draw(st.sampled_from(SEED_DOCUMENTS)))
+def mutated_journals(draw, seeds=SEED_DOCUMENTS, under=()):
+    """A seed with 1 to 4 values dropped or replaced, anywhere below the `under` path."""
+    document = copy.deepcopy(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 4))):
-        paths = [path for path in _paths(document) if path]
+        paths = [path for path in _paths(document) if path[:len(under)] == under and len(path) > len(under)]
+        if not paths:
+            break
         path = draw(st.sampled_from(paths))
         parent = _parent(document, path)
         action = draw(st.sampled_from(["replace", "drop", "odd-string"]))
@@ -74,9 +94,7 @@ def mutated_journals(draw):
     return document
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_journals())
-def test_mutated_journal_reads_cleanly_or_fails_with_a_location(document):
+def _assert_reads_cleanly_or_fails_with_a_location(document):
     try:
         run = journal_to_run(document, "fuzz.json")
     except JournalError as error:
@@ -87,6 +105,23 @@ def test_mutated_journal_reads_cleanly_or_fails_with_a_location(document):
     assert starts == sorted(starts)
     assert all(event.start.utcoffset().total_seconds() == 0 for event in run.events)
     json.dumps([event.to_dict() for event in run.events])
+    for event in run.events:
+        assert all(value is None or isinstance(value, str)
+                   for value in (event.phase, event.activity_type))
+        assert all(isinstance(key, str) and isinstance(value, str) for key, value in event.tags.items())
+        assert isinstance(event.name, str) and isinstance(event.status, str)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_journals())
+def test_mutated_journal_reads_cleanly_or_fails_with_a_location(document):
+    _assert_reads_cleanly_or_fails_with_a_location(document)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_journals(seeds=[RECORDED_SEED], under=("extensions", 0)))
+def test_mutated_recorded_extension_reads_cleanly_or_fails_with_a_location(document):
+    _assert_reads_cleanly_or_fails_with_a_location(document)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
