@@ -236,3 +236,23 @@ def test_handler_errors_never_reach_chaoslib(caplog):
     assert recorder.start_activity(None) is None  # not a dict: logged, not raised
     assert recorder.finish({"status": "completed", "end": datetime(2024, 1, 1, tzinfo=timezone.utc)}) is None
     assert any("start_activity" in w for w in _warnings(caplog))
+
+
+def test_recorded_names_and_fields_are_the_ones_the_reader_derives():
+    method = [_action("slow", background=True), _action("fails", provider={
+        "type": "process", "path": "false"}), _action("fast")]
+    journal = run_experiment(_experiment(method), strategy=Strategy.CONTINUOUS,
+                             schedule=Schedule(continuous_hypothesis_frequency=0.02))
+    _, events = _extension(journal)
+    recorded = {event.id: event for event in events}
+    derived = journal_to_run({k: v for k, v in journal.items() if k != "extensions"}, "j")
+
+    phases = [event for event in derived.events if event.kind == "phase"]
+    assert {event.phase for event in phases} >= {"before", "during", "method", "after"}
+    assert [recorded[event.id].name for event in phases] == [event.name for event in phases]
+    assert recorded[derived.experiment.id].fields == derived.experiment.fields
+    assert derived.experiment.fields["activities"] == len(
+        [event for event in derived.events if event.kind == "activity"])
+    for event in derived.events:
+        if event.kind == "activity":
+            assert recorded[event.id].fields == event.fields, event.name
