@@ -8,6 +8,7 @@ journal's configuration and secrets, as chaoslib does.
 """
 import json
 import os
+import unicodedata
 from dataclasses import dataclass
 from string import Template
 from typing import Any, Dict, Iterable, Mapping, Optional
@@ -15,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-__all__ = ["Secret", "Settings", "as_bool", "as_number", "as_text", "load_config_file", "mask_url",
-           "resolve_env_references", "substitute_variables"]
+__all__ = ["Secret", "Settings", "as_bool", "as_credential", "as_number", "as_text", "load_config_file",
+           "mask_url", "resolve_env_references", "substitute_variables"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -38,14 +39,16 @@ class Secret:
 
 
 def mask_url(url: str) -> str:
-    """The URL without user:password, for messages and labels."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    """The URL without user:password, for messages and labels; never raises, whatever the URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Unparseable (a bad IPv6 bracket): drop anything up to an `@`, which may hold credentials.
+        return url.rpartition("@")[2]
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    # The netloc's text, not `parts.port`, which raises on a port out of range.
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
 
 
 def as_text(value: Any, key: str) -> str:
@@ -53,6 +56,28 @@ def as_text(value: Any, key: str) -> str:
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise ConfigError(key, f"expected a string, got {type(value).__name__}")
     return str(value)
+
+
+def as_credential(value: Any, key: str) -> str:
+    """A token, user name or password, checked before it goes into an HTTP header.
+
+    A stray newline or other control character (`$(cat token-file)`, a
+    pasted value) would make requests fail with a message quoting the
+    header, credential included; a character beyond Latin-1 cannot be sent
+    at all. The error names the key, never the value.
+    """
+    text = as_text(value, key)
+    if any(character.isspace() and character != " " or unicodedata.category(character).startswith("C")
+           for character in text):
+        raise ConfigError(key, "contains a newline, tab or other control character (value not shown)")
+    if text != text.strip():
+        raise ConfigError(key, "starts or ends with a space (value not shown)")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigError(key, "contains a character HTTP headers cannot carry, beyond Latin-1 "
+                               "(value not shown)") from None
+    return text
 
 
 def as_bool(value: Any, key: str) -> bool:

@@ -12,8 +12,8 @@ and which were not; that report goes into the journal so that
 `chaos-replay --only-undelivered` re-sends exactly the missing events
 (`undelivered_run`).
 """
+import logging
 import random
-import re
 import threading
 import time
 from collections import deque
@@ -49,9 +49,7 @@ POLICY_KEYS = ("drain_timeout", "queue_size", "batch_size", "retries", "backoff"
 LIVE_OPTIONS = POLICY_KEYS + ("strict", "events_path", "tags")
 _SINGLE_SECTION_CONTROLS = {f"controls.{section}": section for section in SECTIONS}
 
-# A refused credential does not get better by asking again. Sinks put the
-# status in their error text as "HTTP <code> ...".
-_CREDENTIALS_REFUSED = re.compile(r"\bHTTP 40[13]\b")
+logger = logging.getLogger("chaostoolkit_replay.delivery")
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,7 @@ class _TargetWorker:
                     event = self._queue.popleft()
                     batch[event.id] = event
                 title = self._title
-            delivery_error, failed = self._send(list(batch.values()), title)
+            delivery_error, failed, refused = self._send(list(batch.values()), title)
             with self._lock:
                 for event_id, event in list(batch.items()):
                     if event_id in failed:
@@ -192,7 +190,8 @@ class _TargetWorker:
                 if not batch:
                     attempt = 0
                     continue
-                if _CREDENTIALS_REFUSED.search(delivery_error or ""):
+                # Refused credentials do not get better by asking again.
+                if refused:
                     self._refused = True
                     self._queue.clear()
                     return
@@ -207,16 +206,20 @@ class _TargetWorker:
                     continue
                 self._lock.wait_for(lambda: self._closing, timeout=self.policy.delay(attempt))
 
-    def _send(self, events: List[Event], title: str) -> Tuple[Optional[str], set]:
-        """Send one batch; the error text and the ids that did not get through."""
+    def _send(self, events: List[Event], title: str) -> Tuple[Optional[str], set, bool]:
+        """Send one batch; the error text, the ids that did not get through, whether credentials were refused."""
         try:
             delivery = self.target.send(LiveBatch(events[0].run_id, self.source, tuple(events), title=title))
         except Exception as error:  # a sink bug must not stop the bookkeeping
-            return f"{type(error).__name__}: {error}", {event.id for event in events}
+            # Its text may quote a request, credentials included: it stays out
+            # of the journal and the warning line.
+            logger.debug("%s: send failed", self.label, exc_info=True)
+            return (f"internal error in {self.label} ({type(error).__name__})",
+                    {event.id for event in events}, False)
         failed = set(delivery.failed)
         if delivery.error and not failed and not delivery.delivered:
             failed = {event.id for event in events}
-        return delivery.error, failed
+        return delivery.error, failed, delivery.refused
 
 
 def _is_open(event: Event) -> bool:
@@ -239,10 +242,6 @@ class DeliveryEngine:
         self.policy = policy
         self._workers = [_TargetWorker(target, source, policy) for target in targets]
         self._reports: Optional[List[TargetReport]] = None
-
-    @property
-    def labels(self) -> List[str]:
-        return [worker.label for worker in self._workers]
 
     def offer(self, event: Event) -> None:
         """Queue an event (a later version of the same id supersedes it); never blocks."""

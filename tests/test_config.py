@@ -1,7 +1,7 @@
 """Settings: precedence of sources, chaostoolkit references, masking."""
 import pytest
 
-from replay.config import Secret, Settings, load_config_file, mask_url
+from replay.config import Secret, Settings, as_credential, load_config_file, mask_url
 from replay.errors import ConfigError
 from replay.variables import load_variables
 
@@ -68,9 +68,25 @@ def test_secret_never_shows_its_value():
     ("http://user:pw@host:8086/write?db=x", "http://host:8086/write?db=x"),
     ("https://token@grafana.example/api", "https://grafana.example/api"),
     ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+    ("http://user:s3cret@host:99999/x", "http://host:99999/x"),
+    ("http://user:s3cret@host:port/x", "http://host:port/x"),
+    ("http://user:s3cret@[::1/x", "[::1/x"),
 ])
 def test_mask_url(url, masked):
     assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize("value", ["abc\n", "ab\rc", "a\tb", "ab\x00c", "ab\u2028c", " abc", "abc ", "tok€n"])
+def test_a_credential_that_cannot_go_into_a_header_is_refused_by_its_key_only(value):
+    with pytest.raises(ConfigError) as refused:
+        as_credential(value, "grafana.token")
+    assert "grafana.token" in str(refused.value)
+    assert value.strip() not in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["glsa_abc-123", "pass word", "pässwörd", 1234])
+def test_usable_credentials_pass_unchanged(value):
+    assert as_credential(value, "influx.password") == str(value)
 
 
 def test_config_file_errors(tmp_path):

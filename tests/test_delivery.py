@@ -32,13 +32,15 @@ class RecordingTarget:
     """Stores every event it accepts (latest version by id); fails as told.
 
     `fail_next` failures answer like a backend returning 5xx; `error` set makes
-    every request fail with it; `reject` ids are refused individually (partial
-    write); `delay` makes each request slow.
+    every request fail with it (as refused credentials with `refused`); `reject`
+    ids are refused individually (partial write); `delay` makes each request slow.
     """
 
-    def __init__(self, label="fake http://127.0.0.1:1", error=None, fail_next=0, reject=(), delay=0.0):
+    def __init__(self, label="fake http://127.0.0.1:1", error=None, refused=False, fail_next=0, reject=(),
+                 delay=0.0):
         self.label = label
         self.error = error
+        self.refused = refused
         self.fail_next = fail_next
         self.reject = set(reject)
         self.delay = delay
@@ -54,7 +56,7 @@ class RecordingTarget:
             self.runs.append(run)
             ids = tuple(event.id for event in run.events)
             if self.error:
-                return Delivery(self.label, failed=ids, error=self.error)
+                return Delivery(self.label, failed=ids, error=self.error, refused=self.refused)
             if self.fail_next:
                 self.fail_next -= 1
                 return Delivery(self.label, failed=ids, error="HTTP 503 Service Unavailable")
@@ -160,7 +162,7 @@ def test_a_target_down_for_the_whole_run_reports_every_event_and_drains_fast():
 
 
 def test_refused_credentials_stop_the_target_after_one_request():
-    target = RecordingTarget(error="HTTP 401 Unauthorized: invalid API key")
+    target = RecordingTarget(error="HTTP 401 Unauthorized: invalid API key", refused=True)
     engine = DeliveryEngine([target], policy=LivePolicy(backoff=0.01, retries=50))
     for i in range(3):
         engine.offer(activity(i))
@@ -171,6 +173,19 @@ def test_refused_credentials_stop_the_target_after_one_request():
     assert len(target.requests) == 1
     assert len(report.undelivered) == 6
     assert "401" in report.last_error
+
+
+def test_only_the_refused_flag_stops_a_target_not_its_error_text():
+    target = RecordingTarget(error="HTTP 401 from an upstream proxy, try again later")
+    engine = DeliveryEngine([target], policy=FAST)
+    engine.offer(activity(0))
+    # Retries happen while the run goes on (a failure during the drain ends the work).
+    deadline = time.monotonic() + 10
+    while len(target.requests) < 1 + FAST.retries and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [report] = engine.close()
+    assert len(target.requests) == 1 + FAST.retries
+    assert report.undelivered == (activity(0).id,)
 
 
 def test_events_rejected_one_by_one_are_given_up_after_the_retries():
@@ -226,13 +241,16 @@ def test_a_slow_target_does_not_hold_up_a_healthy_one():
 def test_a_sink_that_raises_is_reported_not_fatal():
     class Broken(RecordingTarget):
         def send(self, run):
-            raise RuntimeError("boom")
+            raise ValueError("Invalid header value 'Bearer s3cret-token\\n'")
 
-    engine = DeliveryEngine([Broken()], policy=FAST)
+    target = Broken()
+    engine = DeliveryEngine([target], policy=FAST)
     engine.offer(activity(0))
     [report] = engine.close()
     assert report.undelivered == (activity(0).id,)
-    assert report.last_error == "RuntimeError: boom"
+    assert report.last_error == f"internal error in {target.label} (ValueError)"
+    line = warning_line(report, "journal.json")
+    assert "s3cret" not in line and "internal error" in line
 
 
 def test_close_twice_returns_the_same_report_and_records_it():

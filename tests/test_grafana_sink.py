@@ -237,7 +237,7 @@ def test_connection_reset_on_create_never_duplicates(grafana, after_store):
 
 
 def test_5xx_is_retried_then_delivered(grafana, monkeypatch):
-    monkeypatch.setattr("replay.sinks.grafana._BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr("replay.sinks.http.BACKOFF_SECONDS", 0.01)
     run = read_journal(os.path.join(JOURNALS, "generated-basic.json"))
     grafana.fail(502, times=2, method="POST")
     delivery = _target(grafana, retries=2).send(run)
@@ -258,6 +258,7 @@ def test_refused_credentials_stop_the_target_with_the_status(grafana, token, sta
     run = read_journal(os.path.join(JOURNALS, "generated-basic.json"))
     delivery = _target(grafana, token=Secret(token)).send(run)
     assert f"HTTP {status}" in delivery.error and token not in delivery.error
+    assert delivery.refused
     assert not grafana.annotations
 
 

@@ -68,13 +68,32 @@ def test_credentials_come_from_url_env_or_secrets_and_never_show():
     from_url = config(cli={"influx_url": "http://alice:pa55@h:8086", "influx_database": "d"})
     assert from_url.username == "alice" and from_url.password.value == "pa55"
     assert "pa55" not in from_url.label and "pa55" not in repr(from_url)
-    from_secrets = config(
-        cli={"influx_url": "http://h:8086", "influx_database": "d"},
-        env={"VAULT_PW": "hunter2"},
-        secrets={"influx": {"influxdb_username": "bob", "influxdb_password": {"type": "env", "key": "VAULT_PW"}}},
-    )
+    secrets = {"influx": {"influxdb_username": "bob", "influxdb_password": {"type": "env", "key": "VAULT_PW"}}}
+    from_secrets = config(configuration={"influxdb": {"host": "h", "database": "d"}},
+                          env={"VAULT_PW": "hunter2"}, secrets=secrets)
     assert from_secrets.username == "bob" and from_secrets.password.value == "hunter2"
     assert "hunter2" not in repr(from_secrets)
+
+
+@pytest.mark.parametrize("where", [{"cli": {"influx_url": "http://elsewhere:8086"}},
+                                   {"env": {"INFLUX_URL": "http://elsewhere:8086"}},
+                                   {"file": {"influx": {"url": "http://elsewhere:8086"}}}])
+def test_the_journals_secrets_go_only_to_the_journals_own_server(where):
+    journal = {"configuration": {"influxdb": {"host": "journal-influx", "database": "d"}},
+               "secrets": {"influx": {"influxdb_username": "bob", "influxdb_password": "hunter2",
+                                      "influxdb_token": "t0ken"}}}
+    assert config(**journal).username == "bob"
+    elsewhere = config(**journal, **where)
+    assert elsewhere.url == "http://elsewhere:8086"
+    assert (elsewhere.username, elsewhere.password, elsewhere.token) == (None, None, None)
+
+
+@pytest.mark.parametrize("key, env", [("influx.password", {"INFLUX_PASSWORD": "pa55\n"}),
+                                      ("influx.username", {"INFLUX_USERNAME": "ops\r\nX-Injected: 1"})])
+def test_a_credential_with_a_newline_is_refused_naming_its_key_only(key, env):
+    with pytest.raises(ConfigError) as refused:
+        config(cli={"influx_url": "http://h:8086", "influx_database": "d"}, env=env)
+    assert key in str(refused.value) and "pa55" not in str(refused.value) and "Injected" not in str(refused.value)
 
 
 def test_version_2_is_chosen_by_bucket_and_token_and_needs_an_org():

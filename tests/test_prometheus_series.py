@@ -13,7 +13,6 @@ from replay.sinks.prometheus_series import (
     EXPERIMENT_REF_LABEL,
     RUN_ID_LABEL,
     experiment_ref_for,
-    latest_values,
     merge_families,
     openmetrics_text,
     run_families,
@@ -80,7 +79,7 @@ def test_a_replay_yields_the_same_series_and_values():
     path = os.path.join(JOURNALS, "generated-continuous.json")
     first, second = run_families(read_journal(path)), run_families(read_journal(path))
     assert openmetrics_text(first) == openmetrics_text(second)
-    assert text_exposition(latest_values(first)) == text_exposition(latest_values(second))
+    assert text_exposition(first) == text_exposition(second)
 
 
 def test_repeated_activity_names_get_distinct_series():
@@ -138,7 +137,7 @@ def test_label_values_and_help_are_escaped_in_both_formats():
     title = 'say "hi"\\ \nbye'
     experiment = _event("r4", "experiment", title, start, start + timedelta(seconds=1), status="completed")
     families = run_families(Run("r4", "j.json", (experiment,)))
-    for text in (text_exposition(latest_values(families)), openmetrics_text(families)):
+    for text in (text_exposition(families), openmetrics_text(families)):
         assert 'chaostoolkit_experiment_title="say \\"hi\\"\\\\ \\nbye"' in text
         assert all(line for line in text.splitlines())
 

@@ -13,13 +13,25 @@ A ``Target`` has a ``label`` (kind and URL, never a credential) and:
 - ``plan(run) -> list[PlannedRequest]``: the exact requests a send would make,
   credentials masked (``--dry-run``);
 - ``send(run) -> Delivery``: deliver the run's events; never raises for a
-  backend failure, it reports it in the Delivery.
+  backend failure, it reports it in the Delivery (``refused`` when the
+  server refused the credentials);
+- ``close()``, if it holds anything to release (an HTTP session): called once
+  when ``chaos-replay`` or a live run is done with the target (callers use
+  ``getattr``, so a target with nothing to release has none).
+
+Optional class attributes, read with ``getattr`` (default False):
+
+- ``ships_open_events``: live delivery also sends events not ended yet, since
+  the target updates what it stored in place (Grafana);
+- ``needs_whole_run``: ``--only-undelivered`` gives the target the whole run,
+  not only the events it missed, since what it stores replaces what it held
+  (the pushgateway's PUT of a group).
 """
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["PlannedRequest", "Delivery", "SINK_MODULES", "sink_modules"]
+__all__ = ["PlannedRequest", "Delivery", "SINK_MODULES", "sink_modules", "shorten"]
 
 # Order is the order targets are listed and sent to.
 SINK_MODULES: Tuple[str, ...] = ("influx", "grafana", "pushgateway", "remote_write", "openmetrics")
@@ -45,6 +57,8 @@ class Delivery:
     failed: Tuple[str, ...] = ()
     error: Optional[str] = None
     notes: Tuple[str, ...] = ()
+    # The server refused the credentials (401/403): sending again will not help.
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -57,7 +71,14 @@ class Delivery:
             "failed": list(self.failed),
             "error": self.error,
             "notes": list(self.notes),
+            "refused": self.refused,
         }
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line of at most `limit` characters, for messages and annotations."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def sink_modules() -> List[Any]:

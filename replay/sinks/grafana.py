@@ -30,12 +30,13 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 import click
 import requests
 
-from ..config import Secret, Settings, as_bool, as_number, as_text
+from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
 from .grafana_annotations import CHAOSTOOLKIT_TAG, Annotation, event_tag, run_annotations, run_tag
-from .http import Ambiguous, Unreachable, base_url, request_with_retries, status_text, tls_verify
+from .http import (Ambiguous, Credentials, Refused, Unreachable, answer_problem, base_url, request_with_retries,
+                   status_text, tls_verify)
 
 __all__ = ["OPTIONS", "GrafanaConfig", "GrafanaTarget", "targets", "grafana_configs"]
 
@@ -47,7 +48,6 @@ DEFAULT_RETRIES = 3
 # Annotations asked for per GET while looking a run up (Grafana's default is 100).
 DEFAULT_PAGE_SIZE = 500
 CHAOSDB_DEFAULTS = {"host": "localhost", "port": 3000, "protocol": "http"}
-_BACKOFF_SECONDS = 0.5
 _REPORTED_REJECTIONS = 5
 
 OPTIONS = [
@@ -104,7 +104,7 @@ _SECRET_KEYS = {"token": "grafana_token", "username": "grafana_username", "passw
 
 
 @dataclass(frozen=True)
-class GrafanaConfig:
+class GrafanaConfig(Credentials):
     url: str  # base URL, without credentials
     token: Optional[Secret] = None
     username: Optional[str] = None
@@ -253,9 +253,9 @@ def _server_config(settings: Settings, key: str, entry: Mapping[str, Any], share
     dashboard_uid = value("dashboard_uid")
     return GrafanaConfig(
         url=base.url,
-        token=Secret(as_text(token, f"{key}.token")) if token else None,
-        username=as_text(username, f"{key}.username") if username else None,
-        password=Secret(as_text(password, f"{key}.password")) if password else None,
+        token=Secret(as_credential(token, f"{key}.token")) if token else None,
+        username=as_credential(username, f"{key}.username") if username else None,
+        password=Secret(as_credential(password, f"{key}.password")) if password else None,
         org_id=_optional_int(value("org_id"), f"{key}.org_id"),
         dashboard_uid=as_text(dashboard_uid, f"{key}.dashboard_uid") if dashboard_uid else None,
         # chaosdb: dashboardId 0 meant every dashboard, as no id does.
@@ -295,12 +295,15 @@ class _Stored(NamedTuple):
     tags: frozenset
 
 
-class _Refused(Exception):
-    """The server refused one request (4xx); the others may pass."""
+class _Rejected(Exception):
+    """The server rejected one annotation (a 4xx other than refused credentials); the others may pass."""
 
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+
+def _rejection(what: str, response: requests.Response) -> Exception:
+    """Refused credentials stop the whole run; any other 4xx only this annotation."""
+    if response.status_code in (401, 403):
+        return answer_problem(what, response)
+    return _Rejected(f"{what}: {status_text(response)}")
 
 
 class GrafanaTarget:
@@ -352,7 +355,7 @@ class GrafanaTarget:
         all_ids = [event.id for event in run.events]
         rejected: List[Tuple[str, str]] = []
         notes: List[str] = []
-        error = None
+        error: Optional[Unreachable] = None
         position = 0
         lookups_left = 1 + self.config.retries
         try:
@@ -361,10 +364,8 @@ class GrafanaTarget:
                 annotation = annotations[position]
                 try:
                     self._put(annotation, stored)
-                except _Refused as refused:
-                    if refused.status in (401, 403):
-                        raise Unreachable(str(refused)) from None
-                    rejected.append((annotation.event_id, str(refused)))
+                except _Rejected as rejection:
+                    rejected.append((annotation.event_id, str(rejection)))
                 except Ambiguous as ambiguous:
                     # Whether it was stored is for the server to say: look the run up again.
                     lookups_left -= 1
@@ -375,7 +376,8 @@ class GrafanaTarget:
                     continue
                 position += 1
         except Unreachable as unreachable:
-            error = str(unreachable)
+            error = unreachable
+        error_text = str(error) if error else None
         failed_ids = {event_id for event_id, _ in rejected}
         if error:
             # Events that show nothing (phases that went well) count as delivered
@@ -386,11 +388,11 @@ class GrafanaTarget:
         notes.extend(f"event {event_id} refused: {reason}" for event_id, reason in rejected[:_REPORTED_REJECTIONS])
         if len(rejected) > _REPORTED_REJECTIONS:
             notes.append(f"... and {len(rejected) - _REPORTED_REJECTIONS} more refused annotation(s)")
-        if rejected and not error:
-            error = f"{len(rejected)} of {len(annotations)} annotation(s) refused (first: {rejected[0][1]})"
+        if rejected and not error_text:
+            error_text = f"{len(rejected)} of {len(annotations)} annotation(s) refused (first: {rejected[0][1]})"
         delivered = tuple(event_id for event_id in all_ids if event_id not in failed_ids)
         failed = tuple(event_id for event_id in all_ids if event_id in failed_ids)
-        return Delivery(self.label, delivered, failed, error, tuple(notes))
+        return Delivery(self.label, delivered, failed, error_text, tuple(notes), isinstance(error, Refused))
 
     def _lookup(self, run_id: str, annotations: Sequence[Annotation], notes: List[str],
                 refresh: bool = False) -> Dict[str, _Stored]:
@@ -443,7 +445,7 @@ class GrafanaTarget:
     def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
         response = self._request("GET", self.config.annotations_url, "look-up", params=dict(params))
         if response.status_code >= 300:
-            raise Unreachable(f"look-up: {status_text(response)}")
+            raise answer_problem("look-up", response)
         try:
             page = response.json()
         except ValueError:
@@ -475,12 +477,12 @@ class GrafanaTarget:
                 stored[identity] = _stored_as(existing.id, annotation)
                 return
             if response.status_code != 404:
-                raise _Refused(response.status_code, f"patch: {status_text(response)}")
+                raise _rejection("patch", response)
             # Deleted on the server since the look-up: create it again.
             del stored[identity]
         response = self._request("POST", self.config.annotations_url, "create", json=self._post_body(annotation))
         if response.status_code >= 300:
-            raise _Refused(response.status_code, f"create: {status_text(response)}")
+            raise _rejection("create", response)
         try:
             annotation_id = response.json()["id"]
         except (ValueError, KeyError, TypeError):
@@ -491,27 +493,19 @@ class GrafanaTarget:
         return {**annotation.body(), **self.config.placement}
 
     def _headers(self, masked: bool = False) -> Dict[str, str]:
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        if self.config.token:
-            headers["Authorization"] = "Bearer ***" if masked else f"Bearer {self.config.token.value}"
-        elif self.config.username and masked:
-            headers["Authorization"] = "Basic ***"
+        headers = {"Accept": "application/json", "Content-Type": "application/json",
+                   **self.config.auth_headers(masked)}
         if self.config.org_id is not None:
             headers["X-Grafana-Org-Id"] = str(self.config.org_id)
         return headers
-
-    def _auth(self) -> Optional[Tuple[str, str]]:
-        if self.config.token or not self.config.username:
-            return None
-        return (self.config.username, self.config.password.value if self.config.password else "")
 
     def _request(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
         """One request, retried on connection errors and 5xx; a POST only when it surely
         did not reach Grafana, since resending it could create a second annotation."""
         return request_with_retries(self.session, method, url, what, label=self.label,
                                     retries=self.config.retries, timeout=self.config.timeout,
-                                    backoff=_BACKOFF_SECONDS, idempotent=method != "POST",
-                                    headers=self._headers(), auth=self._auth(), verify=self.config.verify,
+                                    idempotent=method != "POST",
+                                    headers=self._headers(), auth=self.config.basic_auth, verify=self.config.verify,
                                     cert=self.config.client_cert, **kwargs)
 
 

@@ -1,32 +1,40 @@
-"""What the HTTP sinks share: their URL and TLS settings, a retrying request, error texts.
+"""What the HTTP sinks share: their URL, credentials and TLS settings, a retrying request, error texts.
 
 Every sink's errors are one line for the user: `status_text` for an answer
-that says no, `connection_problem` for a server that could not be reached.
+that says no (`answer_problem` raises it, as Refused for refused credentials),
+`connection_problem` for a server that could not be reached.
 """
 import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
 
-from ..config import as_bool, as_text, mask_url
+from ..config import Secret, as_bool, as_text, mask_url
 from ..errors import ConfigError
+from . import shorten
 
-__all__ = ["Ambiguous", "BaseUrl", "Unreachable", "base_url", "connection_problem", "request_with_retries",
-           "server_error", "status_text", "tls_verify", "BACKOFF_SECONDS"]
+__all__ = ["Ambiguous", "BaseUrl", "Credentials", "Refused", "Unreachable", "answer_problem", "base_url",
+           "connection_problem", "request_problem", "request_with_retries", "server_error", "status_text",
+           "tls_verify", "BACKOFF_SECONDS"]
 
 logger = logging.getLogger("chaostoolkit_replay.http")
 
 BACKOFF_SECONDS = 0.5
 _QUOTED_LINE_LIMIT = 160
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+")
 
 
 class Unreachable(Exception):
     """The server did not take the request and asking again now will not help; one line for the user."""
+
+
+class Refused(Unreachable):
+    """The server refused our credentials (401/403): asking again will not help."""
 
 
 class Ambiguous(Exception):
@@ -42,12 +50,47 @@ class BaseUrl:
     password: Optional[str]
 
 
+class Credentials:
+    """How a target authenticates: its `token` as `<token_scheme> <token>`, else
+    `username`/`password` as HTTP Basic. Mixed into the targets' configurations,
+    which define those three fields."""
+
+    token_scheme: ClassVar[str] = "Bearer"
+    username: Optional[str]
+    password: Optional[Secret]
+    token: Optional[Secret]
+
+    def auth_headers(self, masked: bool = False) -> Dict[str, str]:
+        """The Authorization header a token needs; with `masked`, what `--dry-run` shows of either."""
+        if self.token:
+            return {"Authorization": f"{self.token_scheme} {'***' if masked else self.token.value}"}
+        if self.username and masked:
+            return {"Authorization": "Basic ***"}
+        return {}
+
+    @property
+    def basic_auth(self) -> Optional[Tuple[str, str]]:
+        """requests' `auth` (user, password) when there is a user and no token."""
+        if self.username and not self.token:
+            return (self.username, self.password.value if self.password else "")
+        return None
+
+
 def base_url(value: Any, key: str) -> BaseUrl:
     """An http(s)://host[:port] URL from the configuration; ConfigError naming `key` otherwise."""
     url = as_text(value, key)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(key, f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigError(key, f"expected a port from 1 to 65535 in {mask_url(url)!r}")
     return BaseUrl(mask_url(url).rstrip("/"), parts.username, parts.password)
 
 
@@ -61,12 +104,13 @@ def tls_verify(verify_tls: Any, ca_bundle: Any, section: str) -> Union[bool, str
 
 def request_with_retries(
     session: requests.Session, method: str, url: str, what: str, *, label: str, retries: int,
-    timeout: float, backoff: float = BACKOFF_SECONDS, idempotent: bool = True, **kwargs,
+    timeout: float, idempotent: bool = True, **kwargs,
 ) -> requests.Response:
-    """One request, retried with exponential backoff on connection errors and 5xx.
+    """One request, retried with exponential backoff (from BACKOFF_SECONDS) on connection errors and 5xx.
 
     Returns any response below 500; raises Unreachable with the last problem
-    (at once on a TLS error). A request that is not `idempotent` is retried
+    (at once on a TLS error, or anything else that asking again will not
+    mend: a bad URL or CA bundle, redirects without end). A request that is not `idempotent` is retried
     only when it surely did not reach the server (no connection, or a 5xx:
     nothing done); when its answer is lost it raises Ambiguous, since sending
     it again could do it twice. `what` names the request in messages, `label`
@@ -80,12 +124,14 @@ def request_with_retries(
             response = session.request(method, url, timeout=(timeout, timeout), **kwargs)
         except requests.exceptions.SSLError as error:
             raise Unreachable(f"{what}: TLS error: {connection_problem(error)}") from None
-        except (requests.ConnectionError, requests.Timeout) as error:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             problem = connection_problem(error)
             if not idempotent and not _surely_not_sent(error):
                 raise Ambiguous(f"{what}: {problem}") from None
             if last:
                 raise Unreachable(f"{what}: {problem} ({attempt} attempt(s))") from None
+        except (requests.RequestException, OSError) as error:
+            raise Unreachable(f"{what}: {request_problem(error)}") from None
         else:
             if response.status_code < 500:
                 return response
@@ -93,7 +139,7 @@ def request_with_retries(
             if last:
                 raise Unreachable(f"{what}: {problem} ({attempt} attempt(s))")
         logger.debug("%s %s: %s, retrying", label, what, problem)
-        time.sleep(backoff * 2 ** (attempt - 1))
+        time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
 
 
 def _surely_not_sent(error: requests.RequestException) -> bool:
@@ -112,13 +158,18 @@ def server_error(response: requests.Response) -> str:
         text = body.get("error") or body.get("message") or response.text
     except (ValueError, AttributeError):
         text = response.text
-    text = " ".join(str(text).split()) or response.reason or ""
-    return _shortened(text)
+    return shorten(str(text), _QUOTED_LINE_LIMIT) or response.reason or ""
 
 
 def status_text(response: requests.Response) -> str:
-    """`HTTP <status> <server's reason>`: the delivery engine spots refused credentials by it."""
+    """`HTTP <status> <server's reason>`."""
     return f"HTTP {response.status_code} {server_error(response)}".rstrip()
+
+
+def answer_problem(what: str, response: requests.Response, hint: str = "") -> Unreachable:
+    """The error to raise for an answer that says no: Refused for refused credentials."""
+    error = Refused if response.status_code in (401, 403) else Unreachable
+    return error(f"{what}: {status_text(response)}{hint}")
 
 
 def connection_problem(error: requests.RequestException) -> str:
@@ -129,8 +180,18 @@ def connection_problem(error: requests.RequestException) -> str:
         return cause.group(1).strip()
     if isinstance(error, requests.Timeout):
         return "timed out"
-    return _shortened(" ".join(text.split()))
+    return shorten(_URL_IN_TEXT.sub(lambda url: mask_url(url.group(0)), text), _QUOTED_LINE_LIMIT)
 
 
-def _shortened(text: str) -> str:
-    return text if len(text) <= _QUOTED_LINE_LIMIT else text[: _QUOTED_LINE_LIMIT - 1] + "…"
+def request_problem(error: Exception) -> str:
+    """A request that could not be made, on one line without credentials.
+
+    requests quotes a header it refuses, and that may be the Authorization
+    header: only the kind of problem is told then.
+    """
+    if isinstance(error, requests.exceptions.InvalidHeader):
+        return "a header value requests refuses (InvalidHeader)"
+    if isinstance(error, OSError) and not isinstance(error, requests.RequestException):
+        # requests' OSError for a CA bundle that is not there says so with its path.
+        return shorten(error.strerror or str(error), _QUOTED_LINE_LIMIT)
+    return f"{connection_problem(error)} ({type(error).__name__})"

@@ -4,7 +4,9 @@ Configuration (highest first): `--influx-*` flags, `INFLUX_*` environment
 variables, the `influx` section of `--config`, then chaosdb's
 `configuration.influxdb` (`host`, `port`, `http_endpoint`, `database`) and
 `influxdb_*` secrets of the journal, so experiments written for
-`chaosdb.influx` replay unchanged.
+`chaosdb.influx` replay unchanged. The journal's secrets are sent only to the
+server the journal names: with a URL from a flag, the environment or
+`--config`, credentials must come from there too.
 
 InfluxDB 1.x: `POST /write?db=&rp=&precision=ns`, user/password as HTTP Basic.
 InfluxDB 2.x: `POST /api/v2/write?org=&bucket=&precision=ns`, `Authorization: Token`.
@@ -15,16 +17,17 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import click
 import requests
 
-from ..config import Secret, Settings, as_bool, as_number, as_text
+from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .http import Unreachable, base_url, request_with_retries, server_error, status_text, tls_verify
+from .http import (Credentials, Refused, Unreachable, answer_problem, base_url, request_with_retries, server_error,
+                   tls_verify)
 from .influx_line import DEFAULT_MEASUREMENT, EventLine, iter_lines, measurement_problem
 
 __all__ = ["OPTIONS", "InfluxConfig", "InfluxTarget", "targets", "influx_config"]
@@ -70,7 +73,10 @@ OPTIONS = [
 
 
 @dataclass(frozen=True)
-class InfluxConfig:
+class InfluxConfig(Credentials):
+    """InfluxDB 1.x takes `username`/`password` (HTTP Basic), 2.x its `token`."""
+
+    token_scheme: ClassVar[str] = "Token"
     url: str  # base URL, without credentials
     version: int = 1
     database: Optional[str] = None
@@ -127,7 +133,8 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
                              default=default)
 
     url = pick("url")
-    if url is None and chaosdb is not None:
+    from_journal = url is None and chaosdb is not None
+    if from_journal:
         url = _chaosdb_url(chaosdb)
     if url is None:
         flags = settings.flags_given(key for key in settings.cli if key.startswith("influx_"))
@@ -136,14 +143,22 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
         return None
     base = base_url(url, "influx.url")
 
-    username = pick("username") or base.username or settings.secret("influxdb_username")
-    password = pick("password") or base.password or settings.secret("influxdb_password")
-    token = pick("token") or settings.secret("influxdb_token")
+    def secret(name: str) -> Any:
+        return settings.secret(name) if from_journal else None
+
+    username = pick("username") or base.username or secret("influxdb_username")
+    password = pick("password") or base.password or secret("influxdb_password")
+    token = pick("token") or secret("influxdb_token")
     bucket = pick("bucket")
     version = pick("version", default=2 if bucket and token else 1)
     if str(version) not in ("1", "2"):
         raise ConfigError("influx.version", f"expected 1 or 2, got {version!r}")
     version = int(version)
+    # Each version sends only its own kind of credential.
+    if version == 1:
+        token = None
+    else:
+        username = password = None
 
     verify = tls_verify(pick("verify_tls", default=True), pick("ca_bundle"), "influx")
 
@@ -155,9 +170,9 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
         retention_policy=pick("retention_policy"),
         org=pick("org"),
         bucket=bucket,
-        username=as_text(username, "influx.username") if username else None,
-        password=Secret(as_text(password, "influx.password")) if password else None,
-        token=Secret(as_text(token, "influx.token")) if token else None,
+        username=as_credential(username, "influx.username") if username else None,
+        password=Secret(as_credential(password, "influx.password")) if password else None,
+        token=Secret(as_credential(token, "influx.token")) if token else None,
         measurement=as_text(pick("measurement", default=DEFAULT_MEASUREMENT), "influx.measurement"),
         create_database=as_bool(pick("create_database", default=False), "influx.create_database"),
         gzip=as_bool(pick("gzip", default=False), "influx.gzip"),
@@ -202,6 +217,8 @@ class InfluxTarget:
         self.config = config
         self.label = config.label
         self.session = session or requests.Session()
+        # Serializes the next batch while the previous one is on the wire.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
         self._database_created = False
 
     # -- what would be sent -------------------------------------------------------------
@@ -227,12 +244,14 @@ class InfluxTarget:
     def send(self, run: Run) -> Delivery:
         delivered: List[str] = []
         rejected: List[Tuple[int, EventLine, str]] = []
-        error = None
+        error: Optional[Unreachable] = None
         try:
             self._ensure_database()
             error = self._write_all(run, delivered, rejected)
         except Unreachable as unreachable:
-            error = str(unreachable)
+            error = unreachable
+        refused = isinstance(error, Refused)
+        error_text = str(error) if error else None
         total = len(run.events)
         accounted = set(delivered) | {line.event_id for _, line, _ in rejected}
         not_sent = [event.id for event in run.events if event.id not in accounted]
@@ -241,51 +260,41 @@ class InfluxTarget:
                  for number, line, reason in rejected[:_REPORTED_REJECTIONS]]
         if len(rejected) > _REPORTED_REJECTIONS:
             notes.append(f"... and {len(rejected) - _REPORTED_REJECTIONS} more rejected line(s)")
-        if rejected and not error:
-            error = (f"partial write: {len(delivered)} of {total} point(s) stored, "
-                     f"{len(rejected)} rejected (first: line {rejected[0][0]}: {rejected[0][2]})")
-        elif error and delivered:
-            error = f"{error} ({len(delivered)} of {total} point(s) stored before)"
-        return Delivery(self.label, tuple(delivered), tuple(failed), error, tuple(notes))
+        if rejected and not error_text:
+            error_text = (f"partial write: {len(delivered)} of {total} point(s) stored, "
+                          f"{len(rejected)} rejected (first: line {rejected[0][0]}: {rejected[0][2]})")
+        elif error_text and delivered:
+            error_text = f"{error_text} ({len(delivered)} of {total} point(s) stored before)"
+        return Delivery(self.label, tuple(delivered), tuple(failed), error_text, tuple(notes), refused)
 
-    def _write_all(self, run: Run, delivered: List[str], rejected: list) -> Optional[str]:
+    def _write_all(self, run: Run, delivered: List[str], rejected: list) -> Optional[Unreachable]:
         """Write every batch; the next batch is serialized while the previous one is on the wire.
 
         Returns the error that stopped the writes, if any.
         """
         error = None
         in_flight: Deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as writer:
-            position = 0
-            for batch in _chunks(iter_lines(run, self.config.measurement), self.config.batch_size):
-                in_flight.append(writer.submit(self._write, batch, position))
-                position += len(batch)
-                if len(in_flight) > 1:
-                    error = _collect(in_flight.popleft(), delivered, rejected)
-                    if error:
-                        break
-            while in_flight:
-                error = _collect(in_flight.popleft(), delivered, rejected) or error
+        position = 0
+        for batch in _chunks(iter_lines(run, self.config.measurement), self.config.batch_size):
+            in_flight.append(self._writer.submit(self._write, batch, position))
+            position += len(batch)
+            if len(in_flight) > 1:
+                error = _collect(in_flight.popleft(), delivered, rejected)
+                if error:
+                    break
+        while in_flight:
+            error = _collect(in_flight.popleft(), delivered, rejected) or error
         return error
 
     def close(self) -> None:
+        self._writer.shutdown()
         self.session.close()
 
     def _headers(self, masked: bool = False) -> Dict[str, str]:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.config.gzip:
             headers["Content-Encoding"] = "gzip"
-        if self.config.version == 2:
-            headers["Authorization"] = "Token ***" if masked else f"Token {self.config.token.value}"
-        elif self.config.username and masked:
-            headers["Authorization"] = "Basic ***"
-        return headers
-
-    def _auth(self) -> Optional[Tuple[str, str]]:
-        if self.config.version == 1 and self.config.username:
-            password = self.config.password.value if self.config.password else ""
-            return (self.config.username, password)
-        return None
+        return {**headers, **self.config.auth_headers(masked)}
 
     def _create_database_statement(self) -> str:
         name = self.config.database.replace("\\", "\\\\").replace('"', '\\"')
@@ -297,7 +306,7 @@ class InfluxTarget:
         response = self._request(f"{self.config.url}/query", data={"q": self._create_database_statement()},
                                  headers={}, what="CREATE DATABASE")
         if response.status_code >= 300:
-            raise Unreachable(f"CREATE DATABASE {self.config.database!r}: {status_text(response)}")
+            raise answer_problem(f"CREATE DATABASE {self.config.database!r}", response)
         try:
             results = response.json().get("results") or [{}]
         except ValueError:
@@ -328,13 +337,13 @@ class InfluxTarget:
             stored_left, rejected_left = self._write(batch[:middle], first)
             stored_right, rejected_right = self._write(batch[middle:], first + middle)
             return stored_left + stored_right, rejected_left + rejected_right
-        raise Unreachable(f"write: {status_text(response)}{_hint(response)}")
+        raise answer_problem("write", response, _hint(response))
 
     def _request(self, url: str, what: str, headers: Dict[str, str], **kwargs) -> requests.Response:
         """A POST, retried on connection errors and 5xx."""
         return request_with_retries(self.session, "POST", url, what, label=self.label,
                                     retries=self.config.retries, timeout=self.config.timeout,
-                                    headers=headers, auth=self._auth(), verify=self.config.verify, **kwargs)
+                                    headers=headers, auth=self.config.basic_auth, verify=self.config.verify, **kwargs)
 
 
 def _chunks(lines: Iterator[EventLine], size: int) -> Iterator[List[EventLine]]:
@@ -345,12 +354,12 @@ def _chunks(lines: Iterator[EventLine], size: int) -> Iterator[List[EventLine]]:
         yield chunk
 
 
-def _collect(future: Future, delivered: List[str], rejected: list) -> Optional[str]:
+def _collect(future: Future, delivered: List[str], rejected: list) -> Optional[Unreachable]:
     """Account for one batch's outcome; the error if the server could not be written to."""
     try:
         stored, refused = future.result()
     except Unreachable as unreachable:
-        return str(unreachable)
+        return unreachable
     delivered.extend(line.event_id for line in stored)
     rejected.extend(refused)
     return None

@@ -10,9 +10,9 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import requests
 
-from ..config import Secret, Settings, as_number, as_text
+from ..config import Secret, Settings, as_credential, as_number
 from ..errors import ConfigError
-from .http import base_url, request_with_retries, tls_verify
+from .http import Credentials, base_url, request_with_retries, tls_verify
 
 __all__ = ["Endpoint", "endpoint_settings", "DEFAULT_TIMEOUT"]
 
@@ -21,7 +21,7 @@ DEFAULT_RETRIES = 2
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Credentials):
     url: str  # without credentials, no trailing slash
     username: Optional[str] = None
     password: Optional[Secret] = None
@@ -30,25 +30,12 @@ class Endpoint:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
 
-    def headers(self, masked: bool = False) -> Dict[str, str]:
-        if self.token:
-            return {"Authorization": "Bearer ***" if masked else f"Bearer {self.token.value}"}
-        if self.username and masked:
-            return {"Authorization": "Basic ***"}
-        return {}
-
-    @property
-    def auth(self):
-        if self.username and not self.token:
-            return (self.username, self.password.value if self.password else "")
-        return None
-
     def request(self, session: requests.Session, method: str, url: str, what: str,
                 headers: Optional[Dict[str, str]] = None, **kwargs) -> requests.Response:
         """`request_with_retries` with this endpoint's credentials, TLS, timeout and retries."""
         return request_with_retries(session, method, url, what, label=url, retries=self.retries,
-                                    timeout=self.timeout, headers={**self.headers(), **(headers or {})},
-                                    auth=self.auth, verify=self.verify, **kwargs)
+                                    timeout=self.timeout, headers={**self.auth_headers(), **(headers or {})},
+                                    auth=self.basic_auth, verify=self.verify, **kwargs)
 
 
 def endpoint_settings(
@@ -82,9 +69,9 @@ def endpoint_settings(
     verify = tls_verify(pick("verify_tls", True), pick("ca_bundle"), section)
     endpoint = Endpoint(
         url=base.url,
-        username=as_text(username, f"{section}.username") if username else None,
-        password=Secret(as_text(password, f"{section}.password")) if password else None,
-        token=Secret(as_text(token, f"{section}.token")) if token else None,
+        username=as_credential(username, f"{section}.username") if username else None,
+        password=Secret(as_credential(password, f"{section}.password")) if password else None,
+        token=Secret(as_credential(token, f"{section}.token")) if token else None,
         verify=verify,
         timeout=as_number(pick("timeout", DEFAULT_TIMEOUT), f"{section}.timeout", float, 0, above=True),
         retries=as_number(pick("retries", DEFAULT_RETRIES), f"{section}.retries", int, 0),

@@ -28,7 +28,6 @@ __all__ = [
     "EXPERIMENT_STATUSES",
     "experiment_ref_for",
     "run_families",
-    "latest_values",
     "text_exposition",
     "openmetrics_text",
     "merge_families",
@@ -161,13 +160,6 @@ def run_families(
             builder.add("chaostoolkit_activity_tolerance_met", labels,
                         [(at, float(bool(event.fields["tolerance_met"])))], event.id)
     return builder.families()
-
-
-def latest_values(families: Sequence[Family]) -> List[Family]:
-    """Each series reduced to its last point: the run's summary as of now."""
-    return [Family(family.name, family.help,
-                   tuple(Series(series.labels, series.points[-1:], series.event_id) for series in family.series))
-            for family in families]
 
 
 def merge_families(*runs_families: Sequence[Family]) -> List[Family]:

@@ -30,9 +30,9 @@ from ..errors import ConfigError
 from ..events import Event, Run
 from ..journal import order
 from . import Delivery, PlannedRequest
-from .http import Unreachable, status_text
+from .http import Refused, Unreachable, answer_problem
 from .prometheus_http import Endpoint, endpoint_settings
-from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, latest_values, run_families, text_exposition
+from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, run_families, text_exposition
 
 __all__ = ["OPTIONS", "PushgatewayConfig", "PushgatewayTarget", "targets", "pushgateway_config", "SUMMARY_NOTE"]
 
@@ -106,22 +106,26 @@ def _grouping_key(value: Any) -> Tuple[Tuple[str, str], ...]:
 class PushgatewayTarget:
     """PUTs a run's summary to its experiment's group.
 
-    `send` may be called repeatedly with a growing run or with slices of it (the
-    live delivery engine sends only new events): events are merged by id, and
-    every push carries the whole summary so far, since a PUT replaces the group.
+    A PUT replaces the group, so every push carries the whole summary so far:
+    the live delivery engine sends slices of a run (`LiveBatch`), which are
+    merged by id with the slices sent before; a replayed run is whole already.
     """
+
+    # A run missing events would replace the group with a partial summary.
+    needs_whole_run = True
 
     def __init__(self, config: PushgatewayConfig, session: Optional[requests.Session] = None):
         self.config = config
         self.label = config.label
         self.session = session or requests.Session()
+        # run id -> event id -> latest version, for live runs only.
         self._events: Dict[str, Dict[str, Event]] = {}
         self._groups_pushed: Set[str] = set()
         self._summary_noted = False
 
     def plan(self, run: Run) -> List[PlannedRequest]:
         merged, live = self._merged(run, remember=False)
-        headers = {"Content-Type": _CONTENT_TYPE, **self.config.endpoint.headers(masked=True)}
+        headers = {"Content-Type": _CONTENT_TYPE, **self.config.endpoint.auth_headers(masked=True)}
         return [PlannedRequest("PUT", self.group_url(merged), headers, self._body(merged, live))]
 
     def send(self, run: Run) -> Delivery:
@@ -132,10 +136,10 @@ class PushgatewayTarget:
             response = self.config.endpoint.request(
                 self.session, "PUT", url, "push",
                 headers={"Content-Type": _CONTENT_TYPE}, data=self._body(merged, live).encode("utf-8"))
+            if response.status_code >= 300:
+                raise answer_problem("push", response)
         except Unreachable as error:
-            return Delivery(self.label, (), ids, str(error))
-        if response.status_code >= 300:
-            return Delivery(self.label, (), ids, f"push: {status_text(response)}")
+            return Delivery(self.label, (), ids, str(error), refused=isinstance(error, Refused))
         self._groups_pushed.add(url)
         # Said once per target, however many journals a replay sends.
         notes = () if live or self._summary_noted else (SUMMARY_NOTE,)
@@ -148,13 +152,12 @@ class PushgatewayTarget:
         for url in sorted(self._groups_pushed):
             try:
                 response = self.config.endpoint.request(self.session, "DELETE", url, "delete group")
+                if response.status_code >= 300:
+                    raise answer_problem("delete group", response)
             except Unreachable as error:
                 problems.append(str(error))
                 continue
-            if response.status_code >= 300:
-                problems.append(f"delete group: {status_text(response)}")
-            else:
-                self._groups_pushed.discard(url)
+            self._groups_pushed.discard(url)
         return "; ".join(problems) or None
 
     def close(self) -> None:
@@ -170,18 +173,21 @@ class PushgatewayTarget:
         return f"{self.config.endpoint.url}/metrics{path}"
 
     def _merged(self, run: Run, remember: bool) -> Tuple[Run, bool]:
+        """The run so far, and whether it is live: a live slice merged with those sent before."""
+        if not isinstance(run, LiveBatch):
+            return run, False
         known = dict(self._events.get(run.run_id, {}))
         known.update((event.id, event) for event in run.events)
         if remember:
             self._events[run.run_id] = known
-        return dataclasses.replace(run, events=order(known.values())), isinstance(run, LiveBatch)
+        return dataclasses.replace(run, events=order(known.values())), True
 
     def _body(self, run: Run, live: bool) -> str:
         experiment = run.experiment
         in_progress = live and (experiment is None or experiment.end is None)
         families = run_families(run, trace_id=self.config.trace_id, experiment_ref=self.config.experiment_ref,
                                 in_progress=in_progress)
-        return text_exposition(latest_values(families))
+        return text_exposition(families)
 
 
 def _path_segment(name: str, value: str) -> str:

@@ -27,7 +27,7 @@ import requests
 from ..config import Settings, as_number
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .http import Unreachable, status_text
+from .http import Refused, Unreachable, answer_problem
 from .prometheus_http import Endpoint, endpoint_settings
 from .prometheus_series import Family, Series, openmetrics_text, run_families
 
@@ -81,7 +81,7 @@ class RemoteWriteTarget:
         self.session = session or requests.Session()
 
     def plan(self, run: Run) -> List[PlannedRequest]:
-        headers = {**_HEADERS, **self.config.endpoint.headers(masked=True)}
+        headers = {**_HEADERS, **self.config.endpoint.auth_headers(masked=True)}
         plans = []
         for batch in self._batches(run):
             samples = sum(len(series.points) for _, series in batch)
@@ -95,6 +95,7 @@ class RemoteWriteTarget:
         all_ids = tuple(event.id for event in run.events)
         failed: Set[str] = set()
         errors: List[str] = []
+        refused = False
         stored = 0
         batches = self._batches(run)
         for number, batch in enumerate(batches):
@@ -108,18 +109,19 @@ class RemoteWriteTarget:
                     failed.update(series.event_id for _, series in rest if series.event_id)
                 break
             if response.status_code >= 300:
-                errors.append(f"remote write: {status_text(response)}"
-                              f"{refusal_hint(response.status_code, response.text)}")
+                problem = answer_problem("remote write", response, refusal_hint(response.status_code, response.text))
+                errors.append(str(problem))
+                refused = refused or isinstance(problem, Refused)
                 failed.update(series.event_id for _, series in batch if series.event_id)
             else:
                 stored += 1
         if errors and not stored:
-            return Delivery(self.label, (), all_ids, errors[0])
+            return Delivery(self.label, (), all_ids, errors[0], refused=refused)
         error = None
         if errors:
             error = f"{errors[0]} ({len(batches) - stored} of {len(batches)} request(s) refused)"
         return Delivery(self.label, tuple(i for i in all_ids if i not in failed),
-                        tuple(i for i in all_ids if i in failed), error)
+                        tuple(i for i in all_ids if i in failed), error, refused=refused)
 
     def close(self) -> None:
         self.session.close()
