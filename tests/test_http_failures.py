@@ -1,0 +1,144 @@
+"""Whatever goes wrong between a sink and its server, `chaos-replay` says it in one line, never a credential.
+
+Bad credentials and URLs are refused while the configuration is resolved (exit
+4); a request that cannot be made or answered ends as an undelivered target
+(exit 5). Servers that misbehave are started here on loopback.
+"""
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from replay.cli import replay
+from replay.errors import EXIT_INVALID_CONFIG, EXIT_UNDELIVERED
+from replay.sinks.http import Unreachable, request_with_retries
+from tests.conftest import JOURNALS
+from tests.procs import free_port
+
+BASIC = os.path.join(JOURNALS, "generated-basic.json")
+SECRET = "s3cret-value"
+# Every other source of target configuration emptied, so only the flags count.
+NO_TARGET_ENV = {name: "" for name in ("INFLUX_URL", "GRAFANA_URL", "PUSHGATEWAY_URL", "PROMETHEUS_REMOTE_WRITE_URL",
+                                       "OPENMETRICS_FILE")}
+
+
+class Misbehaving:
+    """An HTTP server answering every request with a redirect to itself, or a broken chunked body."""
+
+    def __init__(self, how: str):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.answer()
+
+            def do_GET(self):
+                self.answer()
+
+            def answer(self):
+                if how == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"zz\r\nnot a chunk\r\n")
+                self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def misbehaving():
+    servers = []
+
+    def start(how):
+        servers.append(Misbehaving(how))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.close()
+
+
+def run_cli(*args, env=None):
+    return CliRunner().invoke(replay, [BASIC, *args], env={**NO_TARGET_ENV, **(env or {})})
+
+
+def assert_one_line_error(result, *expected):
+    assert result.exit_code == EXIT_INVALID_CONFIG, result.output
+    assert "Traceback" not in result.output and SECRET not in result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("chaos-replay: error: ")
+    for text in expected:
+        assert text in line
+
+
+def assert_undelivered(result, target, *expected):
+    assert result.exit_code == EXIT_UNDELIVERED, result.output
+    assert "Traceback" not in result.output and SECRET not in result.output
+    [line] = [line for line in result.stdout.splitlines() if f"-> {target}" in line]
+    assert "NOT delivered" in line
+    for text in expected:
+        assert text in line
+
+
+@pytest.mark.parametrize("args, env, key", [
+    (["--grafana-url", "http://127.0.0.1:9", "--grafana-token", SECRET + "\n"], {}, "--grafana-url #1.token"),
+    (["--grafana-url", "http://127.0.0.1:9", "--grafana-username", "ops"], {"GRAFANA_PASSWORD": SECRET + "\r\n"},
+     "--grafana-url #1.password"),
+    (["--influx-url", "http://127.0.0.1:9", "--influx-database", "d"], {"INFLUX_USERNAME": f"ops\r\nX: {SECRET}"},
+     "influx.username"),
+    (["--influx-url", "http://127.0.0.1:9", "--influx-bucket", "b"], {"INFLUX_ORG": "o", "INFLUX_TOKEN": SECRET + "\t"},
+     "influx.token"),
+    (["--pushgateway-url", "http://127.0.0.1:9"], {"PUSHGATEWAY_TOKEN": " " + SECRET}, "pushgateway.token"),
+    (["--prometheus-remote-write", "http://127.0.0.1:9"], {"PROMETHEUS_REMOTE_WRITE_PASSWORD": SECRET + "\x1b"},
+     "prometheus_remote_write.password"),
+])
+def test_a_credential_that_cannot_go_into_a_header_exits_4_naming_its_key(args, env, key):
+    assert_one_line_error(run_cli(*args, env=env), key)
+
+
+@pytest.mark.parametrize("url", [f"http://ops:{SECRET}@127.0.0.1:99999", f"http://ops:{SECRET}@127.0.0.1:0",
+                                 f"http://ops:{SECRET}@127.0.0.1:port"])
+def test_a_port_out_of_range_exits_4_without_the_password(url):
+    assert_one_line_error(run_cli("--influx-url", url, "--influx-database", "d"),
+                          "influx.url", "expected a port from 1 to 65535", "127.0.0.1")
+
+
+def test_a_missing_ca_bundle_is_one_undelivered_line():
+    result = run_cli("--influx-url", "https://127.0.0.1:9", "--influx-database", "d",
+                     "--influx-ca-bundle", "/nonexistent/ca.pem")
+    assert_undelivered(result, "influx", "invalid path: /nonexistent/ca.pem")
+
+
+def test_endless_redirects_are_one_undelivered_line(misbehaving):
+    server = misbehaving("redirect")
+    result = run_cli("--influx-url", server.url, "--influx-database", "d", "--influx-retries", "0")
+    assert_undelivered(result, "influx", "TooManyRedirects")
+
+
+def test_a_broken_chunked_answer_is_retried_then_one_undelivered_line(misbehaving):
+    server = misbehaving("chunked")
+    result = run_cli("--pushgateway-url", server.url, env={"PUSHGATEWAY_RETRIES": "1"})
+    assert_undelivered(result, "pushgateway", "push:", "(2 attempt(s))")
+
+
+def test_a_header_requests_refuses_is_never_quoted():
+    with pytest.raises(Unreachable) as unreachable:
+        request_with_retries(requests.Session(), "GET", "http://127.0.0.1:9/", "look-up", label="test",
+                             retries=0, timeout=1, headers={"Authorization": f"Bearer {SECRET}\n"})
+    assert str(unreachable.value) == "look-up: a header value requests refuses (InvalidHeader)"
