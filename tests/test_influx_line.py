@@ -7,7 +7,6 @@ import pytest
 from replay.events import Event, Run, activity_id, experiment_id, mark_id
 from replay.sinks.influx_line import (
     DEFAULT_MEASUREMENT,
-    event_line,
     measurement_problem,
     run_lines,
     tag_text,
@@ -27,6 +26,15 @@ def activity(name="probe-a", ordinal=0, start=T0, seconds=1.5, **changes):
     )
     values.update(changes)
     return Event(**values)
+
+
+def event_line(event, title):
+    """The line `run_lines` writes for `event` in a run of the experiment `title` ("": a run without one)."""
+    experiment = Event(id=experiment_id(RUN_ID), run_id=RUN_ID, kind="experiment", name=title, start=T0,
+                       status="completed")
+    others = () if event.kind == "experiment" or not title else (experiment,)
+    [line] = [line.line for line in run_lines(Run(RUN_ID, "j.json", (*others, event))) if line.event_id == event.id]
+    return line
 
 
 def split_line(line):

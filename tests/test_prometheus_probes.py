@@ -166,3 +166,18 @@ def test_chaos_run_with_the_probes_gets_the_payload(backfilled, tmp_path):
     assert status["status"] == "succeeded" and interval["status"] == "succeeded"
     assert status["output"]["data"]["result"][0]["metric"]["status"] == run.experiment.status
     assert interval["output"]["data"]["resultType"] == "matrix" and interval["output"]["data"]["result"]
+
+
+@pytest.mark.parametrize("secrets, key", [({"prometheus_token": "s3cret\n"}, "secrets.prometheus_token"),
+                                          ({"prometheus_username": "u", "prometheus_password": "s3cret\r\n"},
+                                           "secrets.prometheus_password")])
+def test_a_credential_with_a_newline_fails_the_probe_naming_its_key_only(secrets, key):
+    with pytest.raises(ActivityFailed) as failed:
+        query("up", configuration={"prometheus_base_url": "http://127.0.0.1:9"}, secrets=secrets)
+    assert key in str(failed.value) and "s3cret" not in str(failed.value)
+
+
+def test_verify_tls_is_read_as_every_other_boolean_setting():
+    configuration = {"prometheus_base_url": "https://127.0.0.1:9", "prometheus_verify_tls": "nope"}
+    with pytest.raises(ActivityFailed, match="configuration.prometheus_verify_tls: expected true or false"):
+        query("up", configuration=configuration)

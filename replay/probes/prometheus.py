@@ -27,7 +27,10 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from dateutil.parser import isoparse
 
-from ..sinks.http import connection_problem
+from ..config import as_credential
+from ..errors import ConfigError
+from ..sinks import shorten
+from ..sinks.http import request_problem, tls_verify
 
 __all__ = ["query", "query_interval", "parse_time", "auto_step", "DEFAULT_TIMEOUT", "MAX_POINTS"]
 
@@ -118,19 +121,26 @@ def _get(path: str, params: Dict[str, str], timeout: Optional[float],
     url = f"{str(base_url).rstrip('/')}{path}"
     timeout = _timeout(timeout if timeout is not None else configuration.get("prometheus_timeout"))
     try:
-        response = requests.get(url, params=params, timeout=(timeout, timeout), verify=_verify(configuration, secrets),
-                                **_credentials(secrets))
+        verify = tls_verify(configuration.get("prometheus_verify_tls", True),
+                            configuration.get("prometheus_ca_bundle") or secrets.get("prometheus_ca_bundle"),
+                            "configuration", "prometheus_")
+        credentials = _credentials(secrets)
+    except ConfigError as error:
+        raise ActivityFailed(f"Prometheus probe: {error}") from None
+    try:
+        response = requests.get(url, params=params, timeout=(timeout, timeout), verify=verify, **credentials)
     except requests.Timeout:
         raise ActivityFailed(f"Prometheus query: no answer from {path} within {timeout:g} s") from None
-    except requests.RequestException as error:
-        raise ActivityFailed(f"Prometheus query: {path}: {connection_problem(error)}") from None
+    except (requests.RequestException, OSError) as error:
+        raise ActivityFailed(f"Prometheus query: {path}: {request_problem(error)}") from None
     try:
         payload = response.json()
     except ValueError:
         payload = None
     if response.status_code >= 300 or not isinstance(payload, dict) or payload.get("status") != "success":
         detail = payload.get("error") if isinstance(payload, dict) and payload.get("error") else response.text
-        raise ActivityFailed(f"Prometheus query failed: HTTP {response.status_code}: {_short(str(detail))}")
+        raise ActivityFailed(f"Prometheus query failed: HTTP {response.status_code}: "
+                             f"{shorten(detail, _ERROR_TEXT_LIMIT)}")
     return payload
 
 
@@ -147,23 +157,13 @@ def _timeout(value: Any) -> float:
 
 
 def _credentials(secrets: Mapping[str, Any]) -> Dict[str, Any]:
+    """requests' arguments for the secrets' token (Bearer) or user and password (Basic)."""
     token = secrets.get("prometheus_token")
     if token:
-        return {"headers": {"Authorization": f"Bearer {token}"}}
+        return {"headers": {"Authorization": f"Bearer {as_credential(token, 'secrets.prometheus_token')}"}}
     username = secrets.get("prometheus_username")
     if username:
-        return {"auth": (str(username), str(secrets.get("prometheus_password") or ""))}
+        password = secrets.get("prometheus_password")
+        return {"auth": (as_credential(username, "secrets.prometheus_username"),
+                         as_credential(password, "secrets.prometheus_password") if password else "")}
     return {}
-
-
-def _verify(configuration: Mapping[str, Any], secrets: Mapping[str, Any]) -> Union[bool, str]:
-    verify = configuration.get("prometheus_verify_tls", True)
-    if isinstance(verify, str):
-        verify = verify.strip().lower() not in ("false", "0", "no", "off")
-    ca_bundle = configuration.get("prometheus_ca_bundle") or secrets.get("prometheus_ca_bundle")
-    return str(ca_bundle) if verify and ca_bundle else bool(verify)
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _ERROR_TEXT_LIMIT else text[: _ERROR_TEXT_LIMIT - 1] + "…"

@@ -26,6 +26,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, MARK, PHASE, Event, Run
 from ..journal import PHASE_NAMES
+from . import shorten
 
 __all__ = [
     "Annotation",
@@ -159,11 +160,6 @@ def _seconds(value: Optional[float]) -> str:
     return f"{value:.3f} s" if value is not None else ""
 
 
-def _one_line(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _experiment_text(event: Event) -> str:
     fields = event.fields
     if event.end is None:
@@ -201,7 +197,7 @@ def _activity_text(event: Event) -> str:
     if event.fields.get("background"):
         lines.append("ran in the background")
     if event.fields.get("error"):
-        lines.append("error: " + _one_line(event.fields["error"], _ERROR_LIMIT))
+        lines.append("error: " + shorten(event.fields["error"], _ERROR_LIMIT))
     return "\n".join(lines)
 
 
@@ -215,9 +211,9 @@ def _steady_state_text(event: Event) -> str:
 def _interruption_text(event: Event) -> str:
     reason = event.fields.get("reason") or "interrupted"
     signal = event.fields.get("signal")
-    return f"run interrupted: {_one_line(reason, _ERROR_LIMIT)}" + (f" ({signal})" if signal else "")
+    return f"run interrupted: {shorten(reason, _ERROR_LIMIT)}" + (f" ({signal})" if signal else "")
 
 
 def _mark_text(event: Event) -> str:
-    details = ", ".join(f"{key}={_one_line(value, 80)}" for key, value in sorted(event.fields.items()))
+    details = ", ".join(f"{key}={shorten(value, 80)}" for key, value in sorted(event.fields.items()))
     return f"mark: {event.name}" + (f"\n{details}" if details else "")

@@ -94,11 +94,11 @@ def base_url(value: Any, key: str) -> BaseUrl:
     return BaseUrl(mask_url(url).rstrip("/"), parts.username, parts.password)
 
 
-def tls_verify(verify_tls: Any, ca_bundle: Any, section: str) -> Union[bool, str]:
-    """requests' `verify` from a section's `verify_tls` and `ca_bundle`: a bool or a CA bundle path."""
-    verify: Union[bool, str] = as_bool(verify_tls, f"{section}.verify_tls")
+def tls_verify(verify_tls: Any, ca_bundle: Any, section: str, prefix: str = "") -> Union[bool, str]:
+    """requests' `verify` from a section's `<prefix>verify_tls` and `<prefix>ca_bundle`: a bool or a CA bundle path."""
+    verify: Union[bool, str] = as_bool(verify_tls, f"{section}.{prefix}verify_tls")
     if ca_bundle and verify:
-        verify = as_text(ca_bundle, f"{section}.ca_bundle")
+        verify = as_text(ca_bundle, f"{section}.{prefix}ca_bundle")
     return verify
 
 

@@ -31,7 +31,6 @@ __all__ = [
     "DEFAULT_MEASUREMENT",
     "DIMENSION_TAGS",
     "EventLine",
-    "event_line",
     "run_lines",
     "iter_lines",
     "timestamp_ns",
@@ -189,11 +188,6 @@ def _field_set(event: Event) -> str:
         if text is not None:
             parts.append(f"{_key(name)}={text}")
     return ",".join(parts)
-
-
-def event_line(event: Event, title: str, measurement: str = DEFAULT_MEASUREMENT) -> str:
-    """The line for one event; `title` is the run's experiment title (a tag)."""
-    return f"{_series_key(measurement, event, title)} {_field_set(event)} {timestamp_ns(event)}"
 
 
 def run_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> List[EventLine]:
