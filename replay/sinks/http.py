@@ -109,9 +109,9 @@ def request_with_retries(
     """One request, retried with exponential backoff (from BACKOFF_SECONDS) on connection errors and 5xx.
 
     Returns any response below 500; raises Unreachable with the last problem
-    (at once on a TLS error, or anything else that asking again will not
-    mend: a bad URL or CA bundle, redirects without end). A request that is not `idempotent` is retried
-    only when it surely did not reach the server (no connection, or a 5xx:
+    (at once on a TLS error or anything else asking again will not mend: a
+    bad URL or CA bundle, endless redirects). A request that is not
+    `idempotent` is retried only when it surely did not reach the server (no connection, or a 5xx:
     nothing done); when its answer is lost it raises Ambiguous, since sending
     it again could do it twice. `what` names the request in messages, `label`
     the target in the debug log; `kwargs` go to `session.request`.
