@@ -4,6 +4,7 @@ Each test runs an experiment from tests/experiments/ in a temporary working
 directory and checks the recorded events against what chaoslib did: counts,
 order, statuses, ids shared with the journal reader.
 """
+import contextlib
 import glob
 import json
 import os
@@ -264,6 +265,12 @@ def test_aborted_run(tmp_path):
         "succeeded", "aborted", "succeeded"]
 
 
+def _kill_group(pid):
+    """SIGKILL what is left of the run's process group; it may all be gone already."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def _start_long_run(tmp_path):
     _, argv = _prepare(str(tmp_path), "long-action.json", ("experiment",),
                        arguments={"events_path": "events.jsonl"})
@@ -288,7 +295,7 @@ def test_sigterm_mid_run_records_the_interruption(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 1
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the orphaned `sleep`
+        _kill_group(process.pid)  # the orphaned `sleep`
     with open(tmp_path / "journal.json", encoding="utf-8") as handle:
         journal = json.load(handle)
     assert journal["status"] == "interrupted"
@@ -314,7 +321,7 @@ def test_sigkill_mid_run_leaves_a_replayable_side_file(tmp_path):
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process.pid)
     assert not (tmp_path / "journal.json").exists(), "a killed run writes no journal"
 
     run = read_side_file(side_file)
