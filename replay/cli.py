@@ -79,7 +79,7 @@ def _with_sink_options(command):
               help="JSON file of targets (sections influx, grafana, pushgateway, ...).")
 @click.option("--only-undelivered", is_flag=True,
               help="Send each target only the events the run's live delivery recorded as missed.")
-@click.option("--verbose", is_flag=True, help="Log details, including tracebacks, to stderr.")
+@click.option("--verbose", is_flag=True, help="Log details (each retry and its cause) to stderr.")
 @_with_sink_options
 @click.version_option(__version__, prog_name="chaos-replay")
 def replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
