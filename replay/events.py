@@ -35,8 +35,12 @@ MARK = "mark"
 INTERRUPTION = "interruption"
 KINDS = (EXPERIMENT, PHASE, ACTIVITY, MARK, INTERRUPTION)
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _frozen(mapping: Optional[Mapping[str, Any]]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping or {}))
+    # Most events carry no tags: they share one empty read-only mapping.
+    return MappingProxyType(dict(mapping)) if mapping else _EMPTY
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ with or without our extension); the recorder's extension, when present, adds
 precise phase boundaries, marks and the interruption. Any input that cannot be
 read raises a JournalError naming the file and the JSON location at fault.
 """
+import gc
 import glob
 import json
 import os
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -68,9 +70,28 @@ def _read(path: str, side_file_allowed: bool) -> Run:
     text = _decoded(path, data)
     # A large journal must not hold its bytes, its text and its objects at once.
     del data
-    document = _parsed_json(path, text)
-    del text
-    return journal_to_run(document, path)
+    with _no_cycle_collection():
+        document = _parsed_json(path, text)
+        del text
+        return journal_to_run(document, path)
+
+
+@contextmanager
+def _no_cycle_collection():
+    """Pause the cyclic garbage collector while a journal becomes a Run.
+
+    Both steps allocate one object after another and free none, so the
+    collector would run again and again over a growing heap that holds no
+    cycle (about 40% of the reading time of a 100,000-activity journal).
+    Nothing is leaked: these objects are freed by reference counting.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read_bytes(path: str) -> bytes:
@@ -323,20 +344,29 @@ def _activity_event(
     ordinals: Dict[Tuple[str, str], int],
     run_status: str,
 ) -> Event:
-    reader.expect(entry, dict, location, "a run entry object")
-    activity = reader.expect(entry.get("activity"), dict, f"{location}.activity", "an object")
+    # Runs once per activity: the common case is checked inline, and only a
+    # value that fails goes through `reader` (same checks, same messages).
+    if not isinstance(entry, dict):
+        reader.expect(entry, dict, location, "a run entry object")
+    activity = entry.get("activity")
+    if not isinstance(activity, dict):
+        reader.expect(activity, dict, f"{location}.activity", "an object")
     name = activity.get("name", "")
-    reader.expect(name, str, f"{location}.activity.name", "a string")
+    if not isinstance(name, str):
+        reader.expect(name, str, f"{location}.activity.name", "a string")
     activity_type = activity.get("type")
-    if activity_type is not None:
+    if activity_type is not None and not isinstance(activity_type, str):
         reader.expect(activity_type, str, f"{location}.activity.type", "a string")
     start = reader.time(entry.get("start"), f"{location}.start")
-    end = reader.optional_time(entry.get("end"), f"{location}.end")
+    end = entry.get("end")
+    if end is not None:
+        end = reader.time(end, f"{location}.end")
 
     status = entry.get("status")
     if status is None:
         status = run_status if run_status in ("interrupted", "aborted") else "unknown"
-    reader.expect(status, str, f"{location}.status", "a string")
+    elif not isinstance(status, str):
+        reader.expect(status, str, f"{location}.status", "a string")
 
     key = (phase, name)
     ordinal = ordinals.get(key, 0)
@@ -347,9 +377,11 @@ def _activity_event(
         fields["duration"] = (end - start).total_seconds()
     if "tolerance_met" in entry:
         fields["tolerance_met"] = bool(entry["tolerance_met"])
-    error = error_text(entry.get("exception"))
-    if error:
-        fields["error"] = error
+    exception = entry.get("exception")
+    if exception is not None:
+        error = error_text(exception)
+        if error:
+            fields["error"] = error
     return Event(
         id=activity_id(run_id, phase, name, ordinal),
         run_id=run_id,
@@ -371,7 +403,7 @@ def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
     if activity.get("background"):
         fields["background"] = True
     provider = activity.get("provider")
-    if isinstance(provider, Mapping) and isinstance(provider.get("type"), str):
+    if isinstance(provider, (dict, Mapping)) and isinstance(provider.get("type"), str):
         fields["provider"] = provider["type"]
     return fields
 
@@ -465,9 +497,8 @@ def _merge(derived: Iterable[Event], recorded: Iterable[Event]) -> Tuple[Event, 
 
 def order(events: Iterable[Event]) -> Tuple[Event, ...]:
     """Start order; at equal starts the enclosing event comes first."""
-    indexed = list(enumerate(events))
-    indexed.sort(key=lambda pair: (pair[1].start, _KIND_RANK[pair[1].kind], pair[0]))
-    return tuple(event for _, event in indexed)
+    # The sort is stable: events of equal start and kind keep their given order.
+    return tuple(sorted(events, key=lambda event: (event.start, _KIND_RANK[event.kind])))
 
 
 def _side_file_run(path: str, data: bytes) -> Run:

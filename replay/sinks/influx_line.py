@@ -113,6 +113,9 @@ def _field_value(name: str, value: Any) -> Optional[str]:
     """The field's text, or None for a value InfluxDB cannot hold (None, NaN, Inf)."""
     if value is None:
         return None
+    # Strings first: most fields (provider, error, reason) are text.
+    if isinstance(value, str):
+        return _string_field(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if name in _INTEGER_FIELDS and isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
@@ -122,8 +125,6 @@ def _field_value(name: str, value: Any) -> Optional[str]:
         # writing 1 and another 1.5 under the same key do not conflict.
         number = float(value)
         return repr(number) if math.isfinite(number) else None
-    if isinstance(value, str):
-        return _string_field(value)
     return _string_field(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
 
 
@@ -137,12 +138,12 @@ def _offset(event_id: str) -> int:
     return int.from_bytes(digest[:4], "big") % _SUB_MICROSECOND
 
 
-def _short_text(event: Event) -> str:
-    """One line for a Grafana annotation: what, which, how it ended."""
+def _short_text(event: Event, duration: Optional[float]) -> str:
+    """One line for a Grafana annotation: what, which, how it ended (`duration`: the event's)."""
     what = event.activity_type or ACTIVITY if event.kind == ACTIVITY else event.kind
     text = f"{what} {event.name} {event.status}".replace("\n", " ")
-    if event.duration is not None:
-        text += f" in {event.duration:.3f}s"
+    if duration is not None:
+        text += f" in {duration:.3f}s"
     if event.kind == EXPERIMENT and event.fields.get("deviated"):
         text += ", deviated"
     reason = event.fields.get("error") or (
@@ -177,9 +178,10 @@ def _series_key_of(measurement: str, title: str, run_id: str, kind: str, phase: 
 
 
 def _field_set(event: Event) -> str:
-    parts = [f"event_id={_string_field(event.id)}", f"text={_string_field(_short_text(event))}"]
-    if event.end is not None:
-        parts.append(f"duration={event.duration!r}")
+    duration = event.duration
+    parts = [f"event_id={_string_field(event.id)}", f"text={_string_field(_short_text(event, duration))}"]
+    if duration is not None:
+        parts.append(f"duration={duration!r}")
         parts.append(f"end_ms={(event.end - _EPOCH) // _MILLISECOND}i")
     for name, value in sorted(event.fields.items()):
         if name in _OWN_FIELDS:
