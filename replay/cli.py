@@ -209,16 +209,21 @@ class _SharedTargets:
         for known in self._targets:
             if (type(known) is type(target) and known.label == target.label
                     and getattr(known, "config", None) == getattr(target, "config", None)):
+                _close(target)  # the duplicate's own session is never used
                 return known
         self._targets.append(target)
         return target
 
     def close_all(self) -> None:
-        """Release connections (targets that hold none have no `close`)."""
         for target in self._targets:
-            close = getattr(target, "close", None)
-            if close is not None:
-                close()
+            _close(target)
+
+
+def _close(target) -> None:
+    """Release a target's connections (targets that hold none have no `close`)."""
+    close = getattr(target, "close", None)
+    if close is not None:
+        close()
 
 
 class _NoProgress:
