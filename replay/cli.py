@@ -180,7 +180,7 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
     modules = sink_modules()
     for run in runs:
         # The journal's live controls name targets too, below --config.
-        file_layer = {**sections_from_controls(list(run.controls)), **config_file}
+        file_layer = {**sections_from_controls(run.controls), **config_file}
         settings = Settings(cli=sink_options, env=env, file=file_layer,
                             configuration=run.configuration, secrets=run.secrets,
                             variables=config_vars)

@@ -329,7 +329,7 @@ def sections_from_controls(controls: Any) -> Dict[str, Any]:
     --only-undelivered` re-sends to the very targets the live run missed.
     """
     sections: Dict[str, Any] = {}
-    for control in controls if isinstance(controls, list) else ():
+    for control in controls if isinstance(controls, (list, tuple)) else ():
         provider = control.get("provider") if isinstance(control, Mapping) else None
         if not isinstance(provider, Mapping) or not isinstance(provider.get("module"), str):
             continue
