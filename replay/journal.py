@@ -325,7 +325,7 @@ def _derive_activities(
             entries = reader.expect(content.get("probes") or [], list, entries_location, "an array")
             met = _steady_state_met(content)
         events = [
-            _activity_event(reader, entry, f"{entries_location}[{i}]", run_id, phase, ordinals, run_status)
+            _activity_event(reader, entry, entries_location, i, run_id, phase, ordinals, run_status)
             for i, entry in enumerate(entries)
         ]
         activities.extend(events)
@@ -338,35 +338,44 @@ def _derive_activities(
 def _activity_event(
     reader: _Reader,
     entry: Any,
-    location: str,
+    entries_location: str,
+    index: int,
     run_id: str,
     phase: str,
     ordinals: Dict[Tuple[str, str], int],
     run_status: str,
 ) -> Event:
     # Runs once per activity: the common case is checked inline, and only a
-    # value that fails goes through `reader` (same checks, same messages).
+    # value that fails goes through `reader` (same checks, same messages), so
+    # the entry's JSON location is spelt out only then.
     if not isinstance(entry, dict):
-        reader.expect(entry, dict, location, "a run entry object")
+        reader.expect(entry, dict, f"{entries_location}[{index}]", "a run entry object")
     activity = entry.get("activity")
     if not isinstance(activity, dict):
-        reader.expect(activity, dict, f"{location}.activity", "an object")
+        reader.expect(activity, dict, f"{entries_location}[{index}].activity", "an object")
     name = activity.get("name", "")
     if not isinstance(name, str):
-        reader.expect(name, str, f"{location}.activity.name", "a string")
+        reader.expect(name, str, f"{entries_location}[{index}].activity.name", "a string")
     activity_type = activity.get("type")
     if activity_type is not None and not isinstance(activity_type, str):
-        reader.expect(activity_type, str, f"{location}.activity.type", "a string")
-    start = reader.time(entry.get("start"), f"{location}.start")
+        reader.expect(activity_type, str, f"{entries_location}[{index}].activity.type", "a string")
+    start = entry.get("start")
+    try:
+        start = parse_time(start)
+    except (TypeError, ValueError, OverflowError):
+        start = reader.time(start, f"{entries_location}[{index}].start")
     end = entry.get("end")
     if end is not None:
-        end = reader.time(end, f"{location}.end")
+        try:
+            end = parse_time(end)
+        except (TypeError, ValueError, OverflowError):
+            end = reader.time(end, f"{entries_location}[{index}].end")
 
     status = entry.get("status")
     if status is None:
         status = run_status if run_status in ("interrupted", "aborted") else "unknown"
     elif not isinstance(status, str):
-        reader.expect(status, str, f"{location}.status", "a string")
+        reader.expect(status, str, f"{entries_location}[{index}].status", "a string")
 
     key = (phase, name)
     ordinal = ordinals.get(key, 0)
@@ -382,18 +391,8 @@ def _activity_event(
         error = error_text(exception)
         if error:
             fields["error"] = error
-    return Event(
-        id=activity_id(run_id, phase, name, ordinal),
-        run_id=run_id,
-        kind=ACTIVITY,
-        phase=phase,
-        name=name,
-        activity_type=activity_type,
-        start=start,
-        end=end,
-        status=status,
-        fields=fields,
-    )
+    return Event(id=activity_id(run_id, phase, name, ordinal), run_id=run_id, kind=ACTIVITY, phase=phase,
+                 name=name, activity_type=activity_type, start=start, end=end, status=status, fields=fields)
 
 
 def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:

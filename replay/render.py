@@ -12,7 +12,8 @@ _CONTROL_CHARS.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 0x7
 
 def printable(text: str) -> str:
     """Names come from experiments: keep control characters from reaching the terminal."""
-    return text.translate(_CONTROL_CHARS)
+    # isprintable() is False for every character the table replaces: most names skip the copy.
+    return text if text.isprintable() else text.translate(_CONTROL_CHARS)
 
 
 def _seconds(value) -> str:
@@ -22,16 +23,26 @@ def _seconds(value) -> str:
 def timeline_text(run: Run) -> str:
     lines = [f"{printable(run.source)}  run {run.run_id}  {printable(run.title)!s}"]
     origin = min((event.start for event in run.events), default=None)
+    # Runs once per event of a run that can have 100,000: the part of each line
+    # that depends only on the kind, type, name and status is built once.
+    label_of = {}
     for event in run.events:
-        offset = (event.start - origin).total_seconds()
-        indent = "    " if event.kind == ACTIVITY else "  " if event.kind != EXPERIMENT else ""
-        label = event.activity_type or event.kind if event.kind == ACTIVITY else event.kind
-        lines.append(
-            f"  {f'+{offset:.3f}s':>11} {_seconds(event.duration):>10}  "
-            f"{indent}{label:<12} {printable(event.name)}  [{event.status}]"
-        )
+        start, end = event.start, event.end
+        duration = "-" if end is None else f"{(end - start).total_seconds():.3f}s"
+        what = (event.kind, event.activity_type, event.name, event.status)
+        label = label_of.get(what)
+        if label is None:
+            label = label_of[what] = _label(event)
+        lines.append(f"  {f'+{(start - origin).total_seconds():.3f}s':>11} {duration:>10}  {label}")
     lines.append(f"  {summary_line(run)}")
     return "\n".join(lines)
+
+
+def _label(event: Event) -> str:
+    """A timeline line's end: indented kind or activity type, name and status."""
+    indent = "    " if event.kind == ACTIVITY else "  " if event.kind != EXPERIMENT else ""
+    kind = event.activity_type or event.kind if event.kind == ACTIVITY else event.kind
+    return f"{indent}{kind:<12} {printable(event.name)}  [{event.status}]"
 
 
 def summary_line(run: Run) -> str:

@@ -138,31 +138,30 @@ def _offset(event_id: str) -> int:
     return int.from_bytes(digest[:4], "big") % _SUB_MICROSECOND
 
 
-def _short_text(event: Event, duration: Optional[float]) -> str:
-    """One line for a Grafana annotation: what, which, how it ended (`duration`: the event's)."""
+def _what(event: Event) -> str:
+    """The first words of an event's text: what, which, how it ended."""
     what = event.activity_type or ACTIVITY if event.kind == ACTIVITY else event.kind
-    text = f"{what} {event.name} {event.status}".replace("\n", " ")
+    return f"{what} {event.name} {event.status}".replace("\n", " ")
+
+
+def _short_text(event: Event, what: str, duration: Optional[float]) -> str:
+    """One line for a Grafana annotation (`what`: `_what(event)`, `duration`: the event's)."""
+    text = what
     if duration is not None:
         text += f" in {duration:.3f}s"
-    if event.kind == EXPERIMENT and event.fields.get("deviated"):
-        text += ", deviated"
-    reason = event.fields.get("error") or (
-        event.fields.get("reason") if event.kind == INTERRUPTION else None
-    )
-    if reason:
-        text += f": {reason}"
+    fields = event.fields
+    if fields:
+        if event.kind == EXPERIMENT and fields.get("deviated"):
+            text += ", deviated"
+        reason = fields.get("error") or (fields.get("reason") if event.kind == INTERRUPTION else None)
+        if reason:
+            text += f": {reason}"
     return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
 
 
-def _series_key(measurement: str, event: Event, title: str) -> str:
-    return _series_key_of(measurement, title, event.run_id, event.kind, event.phase, event.activity_type,
-                          event.name, event.status, tuple(event.tags.items()))
-
-
-@lru_cache(maxsize=4096)
-def _series_key_of(measurement: str, title: str, run_id: str, kind: str, phase: Optional[str],
-                   activity_type: Optional[str], name: str, status: str,
-                   user_tags: Tuple[Tuple[str, str], ...]) -> str:
+def _series_key(measurement: str, title: str, run_id: str, kind: str, phase: Optional[str],
+                activity_type: Optional[str], name: str, status: str,
+                user_tags: Tuple[Tuple[str, str], ...]) -> str:
     tags = {key: str(value) for key, value in user_tags}
     dimensions = {"run_id": run_id, "experiment": title, "kind": kind, "phase": phase,
                   "activity_type": activity_type, "name": name, "status": status}
@@ -177,19 +176,16 @@ def _series_key_of(measurement: str, title: str, run_id: str, kind: str, phase: 
     return ",".join(parts)
 
 
-def _field_set(event: Event) -> str:
-    duration = event.duration
-    parts = [f"event_id={_string_field(event.id)}", f"text={_string_field(_short_text(event, duration))}"]
-    if duration is not None:
-        parts.append(f"duration={duration!r}")
-        parts.append(f"end_ms={(event.end - _EPOCH) // _MILLISECOND}i")
-    for name, value in sorted(event.fields.items()):
+def _other_fields(fields) -> str:
+    """The event's own fields, after those the line always has: `,key=value` each."""
+    text = ""
+    for name, value in sorted(fields.items()):
         if name in _OWN_FIELDS:
             continue
-        text = _field_value(name, value)
-        if text is not None:
-            parts.append(f"{_key(name)}={text}")
-    return ",".join(parts)
+        value_text = _field_value(name, value)
+        if value_text is not None:
+            text += f",{_key(name)}={value_text}"
+    return text
 
 
 def run_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> List[EventLine]:
@@ -206,11 +202,33 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
     """
     title = run.title
     taken = set()
+    # A run has few series and many events: each series' key and the start of
+    # its text are built once (this loop runs once per event of every journal).
+    series_of = {}
     for event in run.events:
-        series = _series_key(measurement, event, title)
-        timestamp = timestamp_ns(event)
-        microsecond = timestamp - timestamp % _SUB_MICROSECOND
-        while (series, timestamp) in taken:
-            timestamp = microsecond + (timestamp + 1) % _SUB_MICROSECOND
+        tags = event.tags
+        dimensions = (event.run_id, event.kind, event.phase, event.activity_type, event.name, event.status,
+                      tuple(tags.items()) if tags else ())
+        known = series_of.get(dimensions)
+        if known is None:
+            known = series_of[dimensions] = (_series_key(measurement, title, *dimensions), _what(event))
+        series, what = known
+
+        start, end, event_id = event.start, event.end, event.id
+        timestamp = (start - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event_id)
+        if (series, timestamp) in taken:
+            microsecond = timestamp - timestamp % _SUB_MICROSECOND
+            while (series, timestamp) in taken:
+                timestamp = microsecond + (timestamp + 1) % _SUB_MICROSECOND
         taken.add((series, timestamp))
-        yield EventLine(event.id, f"{series} {_field_set(event)} {timestamp}")
+
+        if end is None:
+            duration = None
+            timing = ""
+        else:
+            duration = (end - start).total_seconds()
+            timing = f",duration={duration!r},end_ms={(end - _EPOCH) // _MILLISECOND}i"
+        text = _string_field(_short_text(event, what, duration))
+        others = _other_fields(event.fields) if event.fields else ""
+        yield EventLine(event_id,
+                        f"{series} event_id={_string_field(event_id)},text={text}{timing}{others} {timestamp}")

@@ -1,0 +1,74 @@
+"""The Event contract every reader and sink relies on: checked, immutable, comparable."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from replay.events import ACTIVITY, Event, activity_id
+
+START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _event(**changes) -> Event:
+    values = dict(id="e1", run_id="r1", kind=ACTIVITY, name="probe-a", start=START,
+                  end=START + timedelta(seconds=2), status="succeeded", phase="method",
+                  activity_type="probe", fields={"provider": "http"})
+    values.update(changes)
+    return Event(**values)
+
+
+def test_attributes_cannot_be_set_nor_mappings_changed():
+    event = _event(tags={"team": "sre"})
+    with pytest.raises(AttributeError):
+        event.name = "other"
+    with pytest.raises(TypeError):
+        event.fields["provider"] = "python"
+    with pytest.raises(TypeError):
+        event.tags["team"] = "dev"
+
+
+def test_the_callers_mappings_are_copied():
+    fields, tags = {"provider": "http"}, {"team": "sre"}
+    event = _event(fields=fields, tags=tags)
+    fields["provider"] = "python"
+    tags["team"] = "dev"
+    assert event.fields["provider"] == "http"
+    assert event.tags["team"] == "sre"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"kind": "step"}, "unknown event kind 'step'"),
+    ({"start": START.replace(tzinfo=None)}, "start must be timezone-aware"),
+    ({"end": START.replace(tzinfo=None)}, "end must be timezone-aware"),
+])
+def test_bad_values_are_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        _event(**changes)
+
+
+def test_evolve_checks_and_freezes_like_the_constructor():
+    event = _event()
+    moved = event.evolve(end=None, status="unknown", fields={"background": True})
+    assert (moved.end, moved.status, dict(moved.fields)) == (None, "unknown", {"background": True})
+    assert moved.duration is None
+    with pytest.raises(TypeError):
+        moved.fields["background"] = False
+    with pytest.raises(ValueError, match="unknown event kind"):
+        event.evolve(kind="step")
+    with pytest.raises(TypeError):
+        event.evolve(colour="red")
+    assert event.end == START + timedelta(seconds=2)
+
+
+def test_equal_values_make_equal_events():
+    event = _event(id=activity_id("r1", "method", "probe-a", 0))
+    assert event == _event(id=activity_id("r1", "method", "probe-a", 0))
+    assert event != _event(id=activity_id("r1", "method", "probe-a", 1))
+    assert event != event.evolve(fields={"provider": "python"})
+
+
+def test_duration_and_json_form():
+    event = _event(end=START + timedelta(seconds=2, microseconds=500))
+    assert event.duration == 2.0005
+    document = event.to_dict()
+    assert document["start"] == "2024-05-01T12:00:00.000000+00:00"
+    assert Event.from_dict(document) == event
