@@ -19,7 +19,7 @@ from .errors import (
     JournalError,
 )
 from .events import Run, parse_time
-from .journal import expand_inputs, read_source
+from .journal import cycle_collection_paused, expand_inputs, read_source
 from .render import delivery_text, plans_text, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
@@ -91,6 +91,16 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="chaos-replay: %(levelname)s: %(message)s")
+    # One command, then exit: runs, lines and requests hold no reference cycle,
+    # and the collector would rescan every event of every run again and again
+    # (0.4 s of CPU in the benchmark's replay of 100,000 events into InfluxDB).
+    with cycle_collection_paused():
+        _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
+                config_path, only_undelivered, sink_options)
+
+
+def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
+            config_path, only_undelivered, sink_options):
     exit_code = EXIT_OK
     try:
         config_file = load_config_file(config_path)

@@ -34,7 +34,7 @@ from .events import (
 
 __all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "PHASE_NAMES", "read_source", "read_journal",
            "read_side_file", "journal_to_run", "recorded_extension", "error_text", "phase_name",
-           "activity_fields", "experiment_fields", "expand_inputs", "order"]
+           "activity_fields", "experiment_fields", "expand_inputs", "order", "cycle_collection_paused"]
 
 EXTENSION_NAME = "chaostoolkit-replay"
 SIDE_FILE_MARKER = "side-file"
@@ -70,20 +70,20 @@ def _read(path: str, side_file_allowed: bool) -> Run:
     text = _decoded(path, data)
     # A large journal must not hold its bytes, its text and its objects at once.
     del data
-    with _no_cycle_collection():
+    with cycle_collection_paused():
         document = _parsed_json(path, text)
         del text
         return journal_to_run(document, path)
 
 
 @contextmanager
-def _no_cycle_collection():
-    """Pause the cyclic garbage collector while a journal becomes a Run.
+def cycle_collection_paused():
+    """Pause the cyclic garbage collector while big acyclic data is built and used.
 
-    Both steps allocate one object after another and free none, so the
-    collector would run again and again over a growing heap that holds no
-    cycle (about 40% of the reading time of a 100,000-activity journal).
-    Nothing is leaked: these objects are freed by reference counting.
+    Turning a journal into a Run allocates one object after another and frees
+    none, so the collector would run again and again over a growing heap that
+    holds no cycle (about 40% of the reading time of a 100,000-activity
+    journal). Nothing is leaked: these objects are freed by reference counting.
     """
     enabled = gc.isenabled()
     gc.disable()
