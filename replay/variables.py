@@ -8,9 +8,6 @@ import json
 import os
 from typing import Any, Dict, Iterable, Tuple
 
-import yaml
-from chaoslib import convert_vars
-
 from .errors import ConfigError
 
 
@@ -22,6 +19,10 @@ def load_variables(
     env: Dict[str, str] = {}
     for path in var_files:
         _load_var_file(path, values, env)
+    if not variables:
+        return values, env
+    # Imported when used: chaoslib and yaml are a fifth of chaos-replay's start-up.
+    from chaoslib import convert_vars
     try:
         values.update(convert_vars(list(variables)))
     except ValueError as error:
@@ -38,6 +39,7 @@ def _load_var_file(path: str, values: Dict[str, Any], env: Dict[str, str]) -> No
         raise ConfigError(key, f"cannot read: {error.strerror}") from None
     extension = os.path.splitext(path)[1].lower()
     if extension in (".json", ".yaml", ".yml"):
+        import yaml
         try:
             data = json.loads(content) if extension == ".json" else yaml.safe_load(content)
         except (ValueError, yaml.YAMLError) as error:
