@@ -3,6 +3,7 @@ import json
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
@@ -125,20 +126,25 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 
     documents = []
     undelivered = False
-    with _progress(runs, targets_by_run, dry_run) as progress:
+    # Each target of a run is sent to from its own thread: a slow server does
+    # not hold the others back, and the timeline is rendered while they work.
+    senders = ThreadPoolExecutor(max_workers=max(1, shared.count), thread_name_prefix="chaos-replay-send")
+    with senders, _progress(runs, targets_by_run, dry_run) as progress:
         for run, targets in zip(runs, targets_by_run):
+            deliveries, plans = [], None
             if dry_run:
                 plans = [(target.label, _plan(run, target, only_undelivered)) for target in targets]
-                deliveries = []
-            else:
-                plans = None
-                deliveries = [_deliver(run, target, only_undelivered) for target in targets]
+            sending = [] if dry_run else [senders.submit(_deliver, run, target, only_undelivered)
+                                          for target in targets]
+            timeline = timeline_text(run) if output_format == "text" else None
+            if not dry_run:
+                deliveries = [future.result() for future in sending]
                 undelivered = undelivered or any(not d.ok for d in deliveries)
                 progress.update(1)
             if output_format == "json":
                 documents.append(run_document(run, plans, deliveries))
             else:
-                _echo_text(run, plans, deliveries)
+                _echo_text(timeline, plans, deliveries)
     shared.close_all()
     if output_format == "json":
         click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
@@ -215,6 +221,10 @@ class _SharedTargets:
     def __init__(self):
         self._targets: list = []
 
+    @property
+    def count(self) -> int:
+        return len(self._targets)
+
     def get(self, target):
         for known in self._targets:
             if (type(known) is type(target) and known.label == target.label
@@ -255,8 +265,8 @@ def _progress(runs, targets_by_run, dry_run):
     return _NoProgress()
 
 
-def _echo_text(run: Run, plans, deliveries) -> None:
-    click.echo(timeline_text(run))
+def _echo_text(timeline: str, plans, deliveries) -> None:
+    click.echo(timeline)
     for label, requests in plans or []:
         click.echo(plans_text(label, requests))
     for delivery in deliveries:

@@ -40,7 +40,8 @@ Swagger spec, annotations part) and Grafana's behaviour described beside it
 - Failures on demand, for the reliability tests: `fail(status, times)` (e.g.
   5xx for the next N requests), `slow(seconds, times)`, `reset(times,
   after_store)` (the connection is reset, before or after the request took
-  effect).
+  effect), `hold(until, seconds)` (wait for a `threading.Event` set by the
+  test; the request records whether it came before the deadline).
 - Every request is recorded (`requests`, `count`), as is every contract
   violation (`violations`) for the tests to assert on.
 """
@@ -115,16 +116,18 @@ class RecordedRequest:
     headers: Dict[str, str]
     body: Any
     status: Optional[int] = None  # None: the connection was reset
+    released: Optional[bool] = None  # held: whether the event came before the deadline
 
 
 @dataclass
 class _Fault:
-    kind: str  # status, slow, reset
+    kind: str  # status, slow, hold, reset
     times: int
     status: int = 500
     seconds: float = 0.0
     after_store: bool = False
     method: Optional[str] = None
+    until: Optional[threading.Event] = None
 
 
 @dataclass
@@ -229,6 +232,11 @@ class GrafanaStandIn:
         with self._lock:
             self._faults.append(_Fault("slow", times, seconds=seconds, method=method))
 
+    def hold(self, until: threading.Event, seconds: float, times: int = 1, method: Optional[str] = None) -> None:
+        """Keep the next `times` requests waiting until `until` is set, `seconds` at most."""
+        with self._lock:
+            self._faults.append(_Fault("hold", times, seconds=seconds, method=method, until=until))
+
     def reset(self, times: int = 1, after_store: bool = False, method: Optional[str] = None) -> None:
         """Reset the connection instead of answering; with `after_store` the request took effect first."""
         with self._lock:
@@ -264,6 +272,8 @@ class GrafanaStandIn:
             fault = self._take_fault(handler.command)
         if fault and fault.kind == "slow":
             time.sleep(fault.seconds)
+        if fault and fault.kind == "hold":
+            record.released = fault.until.wait(fault.seconds)
         if fault and fault.kind == "status":
             answer = _Answer(fault.status, {"message": "Internal Server Error" if fault.status >= 500
                                             else f"HTTP {fault.status}"})

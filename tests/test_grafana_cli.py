@@ -3,6 +3,8 @@ import glob
 import hashlib
 import json
 import os
+import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -62,6 +64,31 @@ def test_two_servers_and_one_down_exit_5_and_the_other_gets_everything(grafana):
     assert f"grafana {down.url}: delivered 0" in result.output and "refused" in result.output
     assert len(grafana.with_tag(run_tag(run.run_id))) == sum(1 for e in run.events if e.kind != "phase")
     assert EDITOR_TOKEN not in result.output
+
+
+def test_servers_are_sent_to_at_the_same_time(grafana_pair):
+    """The first server's look-up waits until the second has stored an annotation: sent one
+    after the other, it would wait its whole deadline and the second would get nothing first."""
+    first, second = grafana_pair
+    second_stored = threading.Event()
+    first.hold(second_stored, seconds=20, method="GET")
+    watcher = threading.Thread(target=_set_when, args=(lambda: second.annotations, second_stored, 30))
+    watcher.start()
+    result = invoke(BASIC, "--grafana-url", first.url, "--grafana-url", second.url,
+                    "--grafana-token", EDITOR_TOKEN, "--grafana-timeout", "30")
+    watcher.join()
+    assert result.exit_code == 0, result.output
+    [held] = [request for request in first.requests if request.released is not None]
+    assert held.released is True
+    assert len(first.annotations) == len(second.annotations) > 0
+
+
+def _set_when(condition, event: threading.Event, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if condition():
+        event.set()
 
 
 def test_dry_run_shows_the_requests_per_server_with_credentials_masked(grafana_pair):
