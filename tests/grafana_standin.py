@@ -49,6 +49,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -62,6 +63,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.procs import free_port
+from tests.tls import Pki
 
 CONTRACT_PATH = os.path.join(FIXTURES, "contracts", "grafana-annotations-openapi.json")
 EDITOR_TOKEN = "glsa_editor_0123456789abcdef"
@@ -179,7 +181,9 @@ class GrafanaStandIn:
 
     def __init__(self, tokens: Optional[Dict[str, Credential]] = None,
                  users: Optional[Dict[Tuple[str, str], Credential]] = None,
-                 dashboards: Optional[Dict[str, int]] = None, tags_length: int = GRAFANA_TAGS_LENGTH):
+                 dashboards: Optional[Dict[str, int]] = None, tags_length: int = GRAFANA_TAGS_LENGTH,
+                 tls: Optional[Pki] = None):
+        """`tls`: serve HTTPS with its server certificate, and ask clients for one its CA signed."""
         self.tokens = tokens if tokens is not None else {
             EDITOR_TOKEN: Credential("Editor"), VIEWER_TOKEN: Credential("Viewer")}
         self.users = users if users is not None else {ADMIN_USER: Credential("Admin", (1, 2))}
@@ -215,7 +219,12 @@ class GrafanaStandIn:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.ca)
+            context.load_cert_chain(tls.server_cert, tls.server_key)
+            context.verify_mode = ssl.CERT_REQUIRED
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.httpd.server_address[1]}"
         # A short poll keeps `close` (shutdown) from costing half a second per test.
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="grafana-standin", daemon=True)

@@ -5,12 +5,13 @@ Import the fixtures into a test module: `from tests.influx_server import influxd
 import os
 import uuid
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 import pytest
 from influxdb import InfluxDBClient
 
 from tests.procs import ServerProcess, free_port, require_binary, start_server
+from tests.tls import Pki
 
 INFLUXD_CONFIG = """\
 reporting-enabled = false
@@ -28,16 +29,27 @@ bind-address = "127.0.0.1:{rpc_port}"
 """
 
 
-def start_influxd(workdir: str) -> ServerProcess:
-    """influxd on free loopback ports, all its files under `workdir`."""
+INFLUXD_HTTPS = """\
+  https-enabled = true
+  https-certificate = "{certificate}"
+  https-private-key = "{key}"
+"""
+
+
+def start_influxd(workdir: str, tls: Optional[Pki] = None) -> ServerProcess:
+    """influxd on free loopback ports, all its files under `workdir`; on HTTPS with `tls`."""
     binary = require_binary("influxd", "influxdb")
     port, rpc_port = free_port(), free_port()
+    config = INFLUXD_CONFIG.format(workdir=workdir, port=port, rpc_port=rpc_port)
+    if tls:
+        https = INFLUXD_HTTPS.format(certificate=tls.server_cert, key=tls.server_key)
+        config = config.replace("  log-enabled = false\n", "  log-enabled = false\n" + https)
     config_path = os.path.join(workdir, "influxd.conf")
     with open(config_path, "w", encoding="utf-8") as handle:
-        handle.write(INFLUXD_CONFIG.format(workdir=workdir, port=port, rpc_port=rpc_port))
-    url = f"http://127.0.0.1:{port}"
+        handle.write(config)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     return start_server("influxd", [binary, "run", "-config", config_path], f"{url}/ping", url,
-                        workdir=workdir)
+                        workdir=workdir, verify=tls.ca if tls else True)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import pytest
 import requests
@@ -73,8 +73,11 @@ def start_server(
     workdir: Optional[str] = None,
     timeout: float = 30.0,
     ready_status=(200, 204),
+    verify: Union[bool, str] = True,
 ) -> ServerProcess:
-    """Start `argv`, wait until `ready_url` answers, and return the running server."""
+    """Start `argv`, wait until `ready_url` answers, and return the running server.
+
+    `verify`: the CA bundle of a server on HTTPS, as requests takes it."""
     workdir = workdir or tempfile.mkdtemp(prefix=f"ctkreplay-{name}-")
     log_path = os.path.join(workdir, f"{name}.log")
     log = open(log_path, "wb")
@@ -86,7 +89,7 @@ def start_server(
         if process.poll() is not None:
             break
         try:
-            if requests.get(ready_url, timeout=1).status_code in ready_status:
+            if requests.get(ready_url, timeout=1, verify=verify).status_code in ready_status:
                 return server
         except requests.RequestException:
             pass

@@ -27,6 +27,7 @@ BACKOFF_SECONDS = 0.5
 _QUOTED_LINE_LIMIT = 160
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 _URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+")
+_SSL_REASON = re.compile(r"(?:\[SSL(?:: [A-Z0-9_]+)?\] )?([^('\"\[]+?) \(_ssl\.c:\d+\)")
 
 
 class Unreachable(Exception):
@@ -123,7 +124,7 @@ def request_with_retries(
         try:
             response = session.request(method, url, timeout=(timeout, timeout), **kwargs)
         except requests.exceptions.SSLError as error:
-            raise Unreachable(f"{what}: TLS error: {connection_problem(error)}") from None
+            raise Unreachable(f"{what}: TLS error: {tls_problem(error)}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             problem = connection_problem(error)
             if not idempotent and not _surely_not_sent(error):
@@ -181,6 +182,13 @@ def connection_problem(error: requests.RequestException) -> str:
     if isinstance(error, requests.Timeout):
         return "timed out"
     return shorten(_URL_IN_TEXT.sub(lambda url: mask_url(url.group(0)), text), _QUOTED_LINE_LIMIT)
+
+
+def tls_problem(error: requests.exceptions.SSLError) -> str:
+    """OpenSSL's reason (`certificate verify failed: unable to get local issuer
+    certificate`), which urllib3's wrapping would push past the line's end."""
+    reason = _SSL_REASON.search(str(error))
+    return reason.group(1) if reason else connection_problem(error)
 
 
 def request_problem(error: Exception) -> str:

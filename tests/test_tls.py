@@ -1,0 +1,114 @@
+"""TLS against real servers: influxd on HTTPS, and the Grafana stand-in asking for a client certificate.
+
+Certificates come from a throw-away CA (tests/tls.py): verification is on by
+default, a CA bundle makes it pass, and turning it off is a choice the user
+makes explicitly.
+"""
+import os
+import warnings
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from replay.cli import replay
+from replay.journal import read_journal
+from replay.sinks.grafana_annotations import run_tag
+from tests.conftest import JOURNALS
+from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
+from tests.influx_server import start_influxd
+from tests.tls import make_pki
+
+pytestmark = pytest.mark.servers
+
+BASIC = os.path.join(JOURNALS, "generated-basic.json")
+CLEAN_ENV = {name: None for name in os.environ if name.startswith(("INFLUX_", "GRAFANA_"))}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture(scope="module")
+def influxd_https(pki, tmp_path_factory):
+    server = start_influxd(str(tmp_path_factory.mktemp("influxd-https")), tls=pki)
+    yield server
+    server.stop()
+
+
+def invoke(*args):
+    return CliRunner().invoke(replay, list(args), env=CLEAN_ENV, catch_exceptions=False)
+
+
+def stored_points(server, pki, database: str) -> int:
+    answer = requests.get(f"{server.url}/query", verify=pki.ca, timeout=10, params={
+        "db": database, "q": 'SELECT count("event_id") FROM "chaostoolkit_events"'}).json()
+    series = answer["results"][0].get("series")
+    return series[0]["values"][0][1] if series else 0
+
+
+def test_influx_certificate_of_an_unknown_ca_is_refused_and_nothing_is_sent(influxd_https, pki):
+    result = invoke(BASIC, "--influx-url", influxd_https.url, "--influx-database", "unverified",
+                    "--influx-create-database", "--influx-retries", "0")
+    assert result.exit_code == 5
+    [line] = [line for line in result.output.splitlines() if "NOT delivered" in line]
+    assert line.endswith("TLS error: certificate verify failed: unable to get local issuer certificate")
+    assert "Traceback" not in result.output
+    databases = requests.get(f"{influxd_https.url}/query", params={"q": "SHOW DATABASES"}, verify=pki.ca,
+                             timeout=10).json()
+    assert ["unverified"] not in databases["results"][0]["series"][0].get("values", [])
+
+
+def test_influx_with_the_ca_bundle_stores_every_event(influxd_https, pki):
+    run = read_journal(BASIC)
+    result = invoke(BASIC, "--influx-url", influxd_https.url, "--influx-database", "verified",
+                    "--influx-create-database", "--influx-ca-bundle", pki.ca)
+    assert result.exit_code == 0, result.output
+    assert stored_points(influxd_https, pki, "verified") == len(run.events)
+
+
+def test_influx_without_verification_when_asked(influxd_https, pki):
+    run = read_journal(BASIC)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning: the user asked for it
+        result = invoke(BASIC, "--influx-url", influxd_https.url, "--influx-database", "unchecked",
+                        "--influx-create-database", "--influx-no-verify-tls")
+    assert result.exit_code == 0, result.output
+    assert stored_points(influxd_https, pki, "unchecked") == len(run.events)
+
+
+@pytest.fixture
+def grafana_https(pki):
+    server = GrafanaStandIn(tls=pki)
+    yield server
+    server.close()
+
+
+def test_grafana_with_ca_bundle_and_client_certificate(grafana_https, pki):
+    run = read_journal(BASIC)
+    result = invoke(BASIC, "--grafana-url", grafana_https.url, "--grafana-token", EDITOR_TOKEN,
+                    "--grafana-ca-bundle", pki.ca, "--grafana-client-cert", pki.client_cert,
+                    "--grafana-client-key", pki.client_key)
+    assert result.exit_code == 0, result.output
+    assert grafana_https.violations == []
+    assert len(grafana_https.with_tag(run_tag(run.run_id))) == sum(1 for e in run.events if e.kind != "phase")
+
+
+@pytest.mark.parametrize("missing, reason", [
+    ("ca bundle", "TLS error: certificate verify failed: self-signed certificate in certificate chain"),
+    # TLS 1.3 asks for the client certificate after the handshake: the client reads the
+    # server's alert, or the connection already closed after it.
+    ("client certificate", ("TLS error: tlsv13 alert certificate required",
+                            "TLS error: EOF occurred in violation of protocol")),
+])
+def test_grafana_tls_failures_are_one_line_and_send_nothing(grafana_https, pki, missing, reason):
+    options = ["--grafana-ca-bundle", pki.ca] if missing == "client certificate" else [
+        "--grafana-client-cert", pki.client_cert, "--grafana-client-key", pki.client_key]
+    result = invoke(BASIC, "--grafana-url", grafana_https.url, "--grafana-token", EDITOR_TOKEN,
+                    "--grafana-retries", "0", *options)
+    assert result.exit_code == 5
+    [line] = [line for line in result.output.splitlines() if "NOT delivered" in line]
+    assert line.endswith(reason)
+    assert "Traceback" not in result.output
+    assert grafana_https.annotations == {}
