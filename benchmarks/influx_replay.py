@@ -22,6 +22,7 @@ are ratios of medians.
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Tuple
 
 import requests
 
@@ -87,12 +89,26 @@ def count_points(url: str, database: str) -> int:
     return series[0]["values"][0][1] if series else 0
 
 
-def replay_end_to_end(url: str, journal: str) -> float:
+def replay_end_to_end(url: str, journal: str) -> Tuple[float, float]:
+    """(wall time, CPU time of the chaos-replay process)."""
     chaos_replay = shutil.which("chaos-replay", path=os.path.dirname(sys.executable)) or "chaos-replay"
+    before = _children_cpu()
     started = time.perf_counter()
     subprocess.run([chaos_replay, journal, "--influx-url", url, "--influx-database", "ours",
                     "--influx-create-database"], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process, from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sink_only(url: str, run) -> float:
@@ -143,18 +159,27 @@ def main() -> None:
         lines = [line.line for line in run_lines(run)]
         sample = lines[: args.single_sample]
 
-        def ours(url: str) -> float:
-            elapsed = replay_end_to_end(url, journal)
-            stored = count_points(url, "ours")
+        cpu = {"ours": [], "influxd": []}
+
+        def ours(server) -> float:
+            elapsed, client_cpu = replay_end_to_end(server.url, journal)
+            cpu["ours"].append(client_cpu)
+            stored = count_points(server.url, "ours")
             if stored != len(lines):
                 sys.exit(f"chaos-replay stored {stored} points for {len(lines)} events")
             return elapsed
 
+        def raw(server) -> float:
+            before = process_cpu(server.process.pid)
+            elapsed = raw_batches(server.url, lines)
+            cpu["influxd"].append(process_cpu(server.process.pid) - before)
+            return elapsed
+
         measurements = {
             "ours": ours,
-            "sink": lambda url: sink_only(url, run),
-            "single": lambda url: one_request_per_event(url, sample),
-            "raw": lambda url: raw_batches(url, lines),
+            "sink": lambda server: sink_only(server.url, run),
+            "single": lambda server: one_request_per_event(server.url, sample),
+            "raw": raw,
         }
         times = {name: [] for name in measurements}
         names = list(measurements)
@@ -163,7 +188,7 @@ def main() -> None:
                 server = start_influxd(tempfile.mkdtemp(prefix="influxd-", dir=workdir))
                 try:
                     warm_up(server.url)
-                    times[name].append(measurements[name](server.url))
+                    times[name].append(measurements[name](server))
                 finally:
                     server.stop()
 
@@ -186,6 +211,11 @@ def main() -> None:
     print(f"one request per event:    {single_rate:>9,.0f} events/s (sample of {len(sample)})")
     print(f"raw batches of {RAW_BATCH:,}:  {raw_rate:>9,.0f} points/s (median {median['raw']:.2f} s of "
           f"{spread('raw')} s, sending only)")
+    ours_cpu, influxd_cpu = statistics.median(cpu["ours"]), statistics.median(cpu["influxd"])
+    # The client runs its Python on one core at a time (the GIL): its own CPU time bounds its
+    # rate however well sending overlaps reading, and influxd needs CPU of the same two cores.
+    print(f"CPU: chaos-replay {ours_cpu:.2f} s (so at most {len(lines) / ours_cpu:,.0f} events/s end to end); "
+          f"influxd {influxd_cpu:.2f} s to store the raw batches")
     print(f"ours / one-per-event: {ours_rate / single_rate:.0f}x (goal >= 100x); "
           f"ours / raw ceiling: {ours_rate / raw_rate:.2f} (goal >= 0.5); "
           f"sink alone / raw ceiling: {sink_rate / raw_rate:.2f}")
