@@ -29,6 +29,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+import chaoslib
 from chaoslib.exceptions import InterruptExecution
 
 from replay.events import (
@@ -777,6 +778,7 @@ class _HookDriver:
 
     @staticmethod
     def before_experiment_control(recorder: Recorder, experiment, state) -> None:
+        _warn_if_not_automatic(experiment)
         # The journal does not exist yet for the hooks: this run id cannot be the one the
         # reader would derive, so the journal entry carries it (the reader prefers it).
         journal = {
@@ -832,6 +834,19 @@ class _HookDriver:
     def after_experiment_control(recorder: Recorder, experiment, state) -> None:
         if isinstance(state, dict):
             recorder.finish(state)
+
+
+def _warn_if_not_automatic(experiment: Any) -> None:
+    """Before chaoslib 1.26, `"automatic": false` keeps the activity hooks from ever being
+    called: the run would be recorded without a single activity, silently."""
+    controls = experiment.get("controls") if isinstance(experiment, dict) else None
+    for control in controls if isinstance(controls, list) else ():
+        provider = control.get("provider") if isinstance(control, dict) else None
+        module = provider.get("module") if isinstance(provider, dict) else None
+        if isinstance(module, str) and module.startswith("controls.") and control.get("automatic") is False:
+            _warn_once("not automatic", f"control {control.get('name')!r} is declared with \"automatic\": false: "
+                       f"chaostoolkit-lib {chaoslib.__version__} (before 1.26) then never calls it for "
+                       f"activities, so none is recorded; remove \"automatic\": false or upgrade chaostoolkit-lib")
 
 
 def _cleanup_hook_recorder() -> None:

@@ -221,6 +221,27 @@ def test_hooks_record_the_same_run_where_chaoslib_has_no_registry(monkeypatch):
     assert sorted(e.id for e in derived.events if e.kind == "activity") == sorted(e.id for e in activities)
 
 
+@pytest.mark.parametrize("automatic, warned", [(False, True), (True, False), (None, False)])
+def test_hooks_era_warns_when_automatic_false_would_record_no_activity(monkeypatch, caplog, automatic, warned):
+    monkeypatch.setattr(recorder_module, "EVENT_REGISTRY_SUPPORTED", False)
+    monkeypatch.setattr(recorder_module, "_warned", set())
+    caplog.set_level(logging.WARNING)
+    control = {"name": "replay-recorder", "provider": {"type": "python", "module": "controls.recorder"}}
+    if automatic is not None:
+        control["automatic"] = automatic
+    experiment = {"title": "t", "method": [], "controls": [control]}
+    hooks = recorder_module.hook_functions()
+    recorder = recorder_module.install(None, events_path="")
+    try:
+        hooks["before_experiment_control"](context=experiment)
+    finally:
+        recorder.finish({"status": "completed"})
+    found = [w for w in _warnings(caplog) if '"automatic": false' in w]
+    assert bool(found) is warned
+    if warned:
+        assert "'replay-recorder'" in found[0] and "before 1.26" in found[0]
+
+
 def test_a_recorder_that_was_never_started_ignores_events():
     recorder = Recorder(events_path="")
     recorder.start_activity({"name": "x", "type": "action"})

@@ -131,7 +131,7 @@ def request_with_retries(
                 raise Ambiguous(f"{what}: {problem}") from None
             if last:
                 raise Unreachable(f"{what}: {problem} ({attempt} attempt(s))") from None
-        except (requests.RequestException, OSError) as error:
+        except (requests.RequestException, OSError, ValueError) as error:
             raise Unreachable(f"{what}: {request_problem(error)}") from None
         else:
             if response.status_code < 500:
@@ -194,11 +194,15 @@ def tls_problem(error: requests.exceptions.SSLError) -> str:
 def request_problem(error: Exception) -> str:
     """A request that could not be made, on one line without credentials.
 
-    requests quotes a header it refuses, and that may be the Authorization
-    header: only the kind of problem is told then.
+    requests and http.client quote a header they refuse, and that may be the
+    Authorization header: only the kind of problem is told then.
     """
     if isinstance(error, requests.exceptions.InvalidHeader):
         return "a header value requests refuses (InvalidHeader)"
+    if isinstance(error, ValueError) and not isinstance(error, requests.RequestException):
+        # Older requests let a header ending in a line break through to http.client,
+        # whose ValueError quotes the value.
+        return "a header or URL value http.client refuses (ValueError)"
     if isinstance(error, OSError) and not isinstance(error, requests.RequestException):
         # requests' OSError for a CA bundle that is not there says so with its path.
         return shorten(error.strerror or str(error), _QUOTED_LINE_LIMIT)
