@@ -72,11 +72,14 @@ def _env():
 
 
 def _run(workdir, experiment_name, placements=("experiment",), extra=(), arguments=None,
-         expect_code=0):
+         expect_code=0, output=None):
+    """Run the experiment; `output`, a list, receives what chaos printed."""
     experiment, argv = _prepare(str(workdir), experiment_name, placements, arguments)
     done = subprocess.run([*argv, *extra], cwd=workdir, env=_env(), capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == expect_code, done.stdout[-3000:] + done.stderr[-3000:]
+    if output is not None:
+        output.append(done.stdout + done.stderr)
     with open(os.path.join(workdir, "journal.json"), encoding="utf-8") as handle:
         journal = json.load(handle)
     return experiment, journal
