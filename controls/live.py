@@ -21,7 +21,7 @@ import logging
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from controls.recorder import FALLBACK_HOOKS, RunEventHandler, install
+from controls.recorder import FALLBACK_HOOKS, install
 from replay.config import Settings, as_bool
 from replay.delivery import (
     DELIVERIES_KEY,
@@ -92,8 +92,9 @@ class LiveShipping:
     def offer(self, event) -> None:
         self.engine.offer(event)
 
-    def finish(self) -> Dict[str, Any]:
-        """Drain, warn about what was missed, and return the journal extension's part."""
+    def finish(self, journal: Dict[str, Any]) -> Dict[str, Any]:
+        """Drain, warn about what was missed, fail the run if strict and something was,
+        and return the journal extension's part."""
         self.reports = self.engine.close()
         journal_path = journal_path_from_argv(sys.argv)
         for target, report in zip(self.targets, self.reports):
@@ -105,6 +106,7 @@ class LiveShipping:
                 problem = target.delete_group()
                 if problem:
                     logger.warning(f"live delivery to {report.label}: {problem}")
+        self.fail_if_strict(journal)
         return {DELIVERIES_KEY: self.engine.record()}
 
     def fail_if_strict(self, journal: Dict[str, Any]) -> None:
@@ -116,17 +118,6 @@ class LiveShipping:
         logger.error(
             f"{self.name}: strict delivery: run marked failed, {len(missed)} target(s) missed events"
         )
-
-
-class _StrictVerdict(RunEventHandler):
-    """Registered after the recorder, whose `finish` drains the engine: this one
-    then fails the run if delivery was incomplete (strict mode)."""
-
-    def __init__(self, shipping: LiveShipping):
-        self.shipping = shipping
-
-    def finish(self, journal) -> None:
-        self.shipping.fail_if_strict(journal)
 
 
 def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str, Any],
@@ -146,9 +137,9 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
         logger.error(f"{name}: {error}; events are recorded but not shipped live")
         return None
     recorder.add_listener(shipping.offer)
+    # The recorder calls it once the run is over, from chaoslib's run event registry or,
+    # before chaoslib 1.26, from the after-experiment hook: strict mode works with both.
     recorder.add_extension_contributor(shipping.finish)
-    if event_registry is not None:
-        event_registry.register(_StrictVerdict(shipping))
     return shipping
 
 

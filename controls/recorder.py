@@ -252,7 +252,7 @@ class Recorder(RunEventHandler):
         self.tags = _user_tags(tags)
         self._lock = threading.RLock()
         self._listeners: List[Callable[[Event], Any]] = []
-        self._contributors: List[Callable[[], Mapping[str, Any]]] = []
+        self._contributors: List[Callable[[Dict[str, Any]], Mapping[str, Any]]] = []
         self._run_id: Optional[str] = None
         self._side_file: Optional[_SideFile] = None
         self._events: Dict[str, Event] = {}
@@ -295,8 +295,8 @@ class Recorder(RunEventHandler):
         with self._lock:
             self._listeners.append(listener)
 
-    def add_extension_contributor(self, contributor: Callable[[], Mapping[str, Any]]) -> None:
-        """`contributor()` is called at the end of the run; its keys join our journal entry."""
+    def add_extension_contributor(self, contributor: Callable[[Dict[str, Any]], Mapping[str, Any]]) -> None:
+        """`contributor(journal)` is called at the end of the run; its keys join our journal entry."""
         with self._lock:
             self._contributors.append(contributor)
 
@@ -486,7 +486,7 @@ class Recorder(RunEventHandler):
             contributors = list(self._contributors)
         try:
             for contributor in contributors:
-                entry.update(self._contribution(contributor))
+                entry.update(self._contribution(contributor, journal))
             self._attach(journal, _json_native(entry))
         finally:
             with self._lock:
@@ -650,9 +650,10 @@ class Recorder(RunEventHandler):
             ),
         )
 
-    def _contribution(self, contributor: Callable[[], Mapping[str, Any]]) -> Dict[str, Any]:
+    def _contribution(self, contributor: Callable[[Dict[str, Any]], Mapping[str, Any]],
+                      journal: Dict[str, Any]) -> Dict[str, Any]:
         try:
-            extra = dict(contributor() or {})
+            extra = dict(contributor(journal) or {})
         except Exception as error:  # a contributor must not cost the journal record
             _warn_once(
                 f"contributor {id(contributor)}",

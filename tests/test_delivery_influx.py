@@ -94,7 +94,7 @@ def test_healthy_server_gets_every_event_once_and_nothing_is_said(influxd, caplo
     for event in run.events:
         live.offer(event)
     with caplog.at_level(logging.WARNING, logger="chaostoolkit"):
-        record = live.finish()
+        record = live.finish({})
     assert [r.message for r in caplog.records] == []
     [(label, entry)] = record["deliveries"].items()
     assert entry == {"delivered": len(run.events), "undelivered": [], "last_error": None}
@@ -116,7 +116,7 @@ def test_server_restarted_mid_run_gets_everything_without_duplicates(influxd):
     deadline = time.monotonic() + 20
     while len(influxd.points()) < len(run.events) and time.monotonic() < deadline:
         time.sleep(0.1)
-    record = live.finish()["deliveries"]
+    record = live.finish({})["deliveries"]
     assert [entry["undelivered"] for entry in record.values()] == [[]]
     points = influxd.points()
     assert len(points) == len(run.events)
@@ -137,7 +137,7 @@ def test_down_for_part_of_the_run_then_only_undelivered_sends_the_rest_once(infl
         live.offer(event)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="chaostoolkit"):
-        record = live.finish()
+        record = live.finish({})
     assert time.monotonic() - started < 1.0
     [entry] = record["deliveries"].values()
     assert entry["delivered"] == half
@@ -164,7 +164,7 @@ def test_refused_for_the_whole_run_costs_no_time_and_is_all_recorded(tmp_path):
         for event in run.events:
             live.offer(event)
         started = time.monotonic()
-        record = live.finish()["deliveries"]
+        record = live.finish({})["deliveries"]
     assert time.monotonic() - started < 1.0
     [entry] = record.values()
     assert sorted(entry["undelivered"]) == sorted(e.id for e in run.events)
@@ -177,7 +177,7 @@ def test_blackholed_server_costs_at_most_the_drain_deadline():
         for event in run.events:
             live.offer(event)
         started = time.monotonic()
-        record = live.finish()["deliveries"]
+        record = live.finish({})["deliveries"]
         elapsed = time.monotonic() - started
         assert hole.connections >= 1
     assert elapsed < 1.5

@@ -36,7 +36,7 @@ def test_grafana_failing_for_a_while_gets_every_annotation_once(grafana):
     for event in run.events:
         live.offer(event)
     wait_until(lambda: len(grafana.with_tag(run_tag(run.run_id))) >= expected)
-    [entry] = live.finish()["deliveries"].values()
+    [entry] = live.finish({})["deliveries"].values()
     assert entry["undelivered"] == []
     stored = grafana.with_tag(run_tag(run.run_id))
     assert len(stored) == expected
@@ -50,7 +50,7 @@ def test_grafana_refusing_the_token_says_so_once_and_stops_asking(grafana, caplo
         live.offer(event)
     time.sleep(0.5)
     with caplog.at_level(logging.WARNING, logger="chaostoolkit"):
-        [entry] = live.finish()["deliveries"].values()
+        [entry] = live.finish({})["deliveries"].values()
     assert grafana.count() == 1
     assert len(entry["undelivered"]) == len(run.events)
     assert "HTTP 401" in entry["last_error"]
@@ -71,7 +71,7 @@ def test_pushgateway_group_holds_the_run_and_is_deleted_at_the_end_when_asked(pu
 
     wait_until(lambda: any(run.run_id in line for line in group_lines()))
     assert any(run.run_id in line for line in group_lines())
-    [entry] = live.finish()["deliveries"].values()
+    [entry] = live.finish({})["deliveries"].values()
     assert entry["undelivered"] == []
     assert group_lines() == []
 

@@ -148,9 +148,9 @@ def test_listeners_see_start_then_end_and_a_failing_listener_changes_nothing(cap
 def test_contributors_add_keys_but_not_replace_ours():
     registry = EventHandlerRegistry()
     recorder = install(registry, events_path="")
-    recorder.add_extension_contributor(lambda: {"deliveries": {"influx": {"delivered": 3}},
+    recorder.add_extension_contributor(lambda journal: {"deliveries": {"influx": {"delivered": 3}},
                                                 "events": "overridden?", "when": datetime(2024, 1, 1)})
-    recorder.add_extension_contributor(lambda: 1 / 0)
+    recorder.add_extension_contributor(lambda journal: 1 / 0)
     journal = run_experiment(_experiment([_action("a")], controls=[]), event_handlers=registry.handlers)
     entry, events = _extension(journal)
     assert entry["deliveries"] == {"influx": {"delivered": 3}}

@@ -1,8 +1,8 @@
 """The recorder driven by control hooks, in real `chaos run`s of a chaostoolkit-lib before 1.26.
 
 Those versions have no run event registry. scripts/test runs this module in
-its oldest generation (Python 3.9, chaostoolkit 1.9.6, chaostoolkit-lib
-1.25.0); where chaoslib has the registry, the module is skipped and
+its oldest generation (Python 3.9, chaostoolkit 1.9.0, chaostoolkit-lib
+1.19.0); where chaoslib has the registry, the module is skipped and
 test_recorder_e2e.py covers the recorder.
 """
 from collections import Counter
@@ -11,12 +11,14 @@ import pytest
 
 from controls.recorder import EVENT_REGISTRY_SUPPORTED
 from replay.journal import journal_to_run, read_side_file
+from tests.blackhole import Refusing
+from tests.test_live_controls import chaos_run, deliveries, experiment, influx_control
 from tests.test_recorder_e2e import _of, _recorded, _run, _side_file_lines
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(EVENT_REGISTRY_SUPPORTED, reason="this chaostoolkit-lib has the run event registry: "
-                       "scripts/test runs these in its chaostoolkit-lib 1.25 generation"),
+                       "scripts/test runs these in its chaostoolkit-lib 1.19 generation"),
 ]
 
 
@@ -70,3 +72,14 @@ def test_automatic_false_is_warned_about_and_the_journal_still_has_every_activit
     assert _of(events, "activity") == []
     # What the hooks could not see, the replay still derives from the journal.
     assert len(_of(journal_to_run(journal, "journal.json").events, "activity")) == 10
+
+
+def test_strict_live_delivery_fails_the_run_through_the_hooks(tmp_path):
+    with Refusing() as down:
+        completed, _, journal_path = chaos_run(
+            tmp_path, "strict", experiment([influx_control(down.url, strict=True)]))
+    assert completed.returncode == 1, completed.stdout[-2000:] + completed.stderr[-2000:]
+    journal, record = deliveries(journal_path)
+    assert journal["status"] == "failed"
+    assert all(entry["undelivered"] for entry in record.values())
+    assert "strict delivery" in completed.stderr
