@@ -13,6 +13,7 @@ from . import __version__
 from .config import Settings, load_config_file
 from .delivery import sections_from_controls, undelivered_run
 from .errors import (
+    EXIT_INTERRUPTED,
     EXIT_INVALID_CONFIG,
     EXIT_OK,
     EXIT_UNDELIVERED,
@@ -30,7 +31,8 @@ logger = logging.getLogger("chaostoolkit_replay")
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 2 usage error; 3 invalid journal input; "
-    "4 invalid configuration (nothing was sent); 5 some events could not be delivered."
+    "4 invalid configuration (nothing was sent); 5 some events could not be delivered; "
+    "130 interrupted (Ctrl-C)."
 )
 
 
@@ -95,9 +97,18 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
     # One command, then exit: runs, lines and requests hold no reference cycle,
     # and the collector would rescan every event of every run again and again
     # (0.4 s of CPU in the benchmark's replay of 100,000 events into InfluxDB).
-    with cycle_collection_paused():
-        _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-                config_path, only_undelivered, sink_options)
+    try:
+        with cycle_collection_paused():
+            _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
+                    config_path, only_undelivered, sink_options)
+    except KeyboardInterrupt:
+        _error("interrupted: the runs being sent may be partly delivered; "
+               "replaying them again is safe (the same points and annotations are updated)")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Sends in flight wait in worker threads that Python would join before exiting:
+        # against a server that does not answer, its timeout times its retries (40 s).
+        os._exit(EXIT_INTERRUPTED)
 
 
 def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
@@ -125,11 +136,27 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         sys.exit(EXIT_INVALID_CONFIG)
 
     documents = []
-    undelivered = False
     # Each target of a run is sent to from its own thread: a slow server does
     # not hold the others back, and the timeline is rendered while they work.
     senders = ThreadPoolExecutor(max_workers=max(1, shared.count), thread_name_prefix="chaos-replay-send")
-    with senders, _progress(runs, targets_by_run, dry_run) as progress:
+    try:
+        undelivered = _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered,
+                                     output_format, documents)
+    finally:
+        # Not `with`: on Ctrl-C it would wait for the sends in flight before letting go.
+        senders.shutdown(wait=False)
+    shared.close_all()
+    if output_format == "json":
+        click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
+    if undelivered and exit_code == EXIT_OK:
+        exit_code = EXIT_UNDELIVERED
+    sys.exit(exit_code)
+
+
+def _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered, output_format, documents) -> bool:
+    """Send (or plan) each run and print it, or add its document; True if some event was not delivered."""
+    undelivered = False
+    with _progress(runs, targets_by_run, dry_run) as progress:
         for run, targets in zip(runs, targets_by_run):
             deliveries, plans = [], None
             if dry_run:
@@ -145,12 +172,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
                 documents.append(run_document(run, plans, deliveries))
             else:
                 _echo_text(timeline, plans, deliveries)
-    shared.close_all()
-    if output_format == "json":
-        click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
-    if undelivered and exit_code == EXIT_OK:
-        exit_code = EXIT_UNDELIVERED
-    sys.exit(exit_code)
+    return undelivered
 
 
 def _prepare(run: Run, shift, tags, actions_only) -> Run:

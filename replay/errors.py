@@ -5,6 +5,7 @@ EXIT_USAGE = 2
 EXIT_INVALID_JOURNAL = 3
 EXIT_INVALID_CONFIG = 4
 EXIT_UNDELIVERED = 5
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 class ReplayError(Exception):

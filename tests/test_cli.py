@@ -1,18 +1,21 @@
 """`chaos-replay` through click's runner and as a real subprocess."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
 
 from replay.cli import replay
-from replay.errors import EXIT_USAGE
+from replay.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from replay.events import parse_time
 from replay.journal import read_journal
 
+from .blackhole import Blackhole
 from .conftest import JOURNALS
 from .prometheus_servers import pushgateway  # noqa: F401 (fixture)
 
@@ -163,6 +166,25 @@ def test_bad_input_as_a_subprocess_has_no_traceback(tmp_path):
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 3
     assert completed.stderr == f"chaos-replay: error: {empty}: empty file\n"
+
+
+def test_ctrl_c_while_a_server_hangs_exits_130_at_once_and_says_what_it_left():
+    with Blackhole() as hung:
+        process = subprocess.Popen(
+            [os.path.join(BIN, "chaos-replay"), BASIC, "--influx-url", hung.url, "--influx-database", "d",
+             "--influx-timeout", "60", "--influx-retries", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while hung.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hung.connections > 0, "the write never reached the server"
+        process.send_signal(signal.SIGINT)
+        # The write in flight would hold the process for its 60 s timeout if it were waited for.
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == EXIT_INTERRUPTED
+    assert stderr.strip().splitlines() == [
+        "chaos-replay: error: interrupted: the runs being sent may be partly delivered; "
+        "replaying them again is safe (the same points and annotations are updated)"]
 
 
 def test_chaos_cli_plugin(tmp_path):
