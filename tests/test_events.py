@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from replay.events import ACTIVITY, Event, activity_id
+from replay.events import ACTIVITY, Event, activity_id, experiment_id, phase_id, run_id_for
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -72,3 +72,13 @@ def test_duration_and_json_form():
     document = event.to_dict()
     assert document["start"] == "2024-05-01T12:00:00.000000+00:00"
     assert Event.from_dict(document) == event
+
+
+def test_ids_never_change_between_versions():
+    """Points and annotations already sent are addressed by these ids: a new version that
+    computed them differently would duplicate every run replayed again."""
+    assert run_id_for("t", "2024-05-01T12:00:00", "node") == "56c5f6250afe389d"
+    assert experiment_id("0123456789abcdef") == "d9d9c6e552bb9080"
+    assert phase_id("0123456789abcdef", "during", 2) == "60f5d50c2b9a34eb"
+    assert activity_id("0123456789abcdef", "method", "probe-a", 3) == "f2de9fc1151475c8"
+    assert activity_id("0123456789abcdef", "before", "é x", 0) == "2db15105a3304cec"
