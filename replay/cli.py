@@ -225,7 +225,11 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
         targets = []
         for module in modules:
             try:
-                targets.extend(shared.get(target) for target in module.targets(settings))
+                for target in module.targets(settings):
+                    target = shared.get(target)
+                    # Named twice (a URL given twice): sent once, not twice at the same time.
+                    if not any(known is target for known in targets):
+                        targets.append(target)
             except ConfigError as error:
                 failed = True
                 message = f"{run.source}: {error}"

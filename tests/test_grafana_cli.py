@@ -83,6 +83,16 @@ def test_servers_are_sent_to_at_the_same_time(grafana_pair):
     assert len(first.annotations) == len(second.annotations) > 0
 
 
+def test_a_server_named_twice_is_sent_to_once(grafana):
+    run = read_journal(BASIC)
+    result = invoke(BASIC, "--grafana-url", grafana.url, "--grafana-url", grafana.url,
+                    "--grafana-token", EDITOR_TOKEN)
+    assert result.exit_code == 0, result.output
+    assert sum(1 for line in result.output.splitlines() if line.startswith("  -> grafana")) == 1
+    assert grafana.count("GET") == 1
+    assert len(grafana.annotations) == sum(1 for e in run.events if e.kind != "phase")
+
+
 def _set_when(condition, event: threading.Event, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
