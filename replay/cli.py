@@ -161,11 +161,11 @@ def _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered, out
             deliveries, plans = [], None
             if dry_run:
                 plans = [(target.label, _plan(run, target, only_undelivered)) for target in targets]
-            sending = [] if dry_run else [senders.submit(_deliver, run, target, only_undelivered)
-                                          for target in targets]
+            sending = [] if dry_run else [senders.submit(_deliver_in_turn, run, same_server, only_undelivered)
+                                          for same_server in _by_server(targets)]
             timeline = timeline_text(run) if output_format == "text" else None
             if not dry_run:
-                deliveries = [future.result() for future in sending]
+                deliveries = [delivery for future in sending for delivery in future.result()]
                 undelivered = undelivered or any(not d.ok for d in deliveries)
                 progress.update(1)
             if output_format == "json":
@@ -206,6 +206,21 @@ def _deliver(run: Run, target, only_undelivered: bool) -> Delivery:
     if part is None:
         return Delivery(target.label, notes=("the live delivery missed nothing: not sent again",))
     return target.send(part)
+
+
+def _by_server(targets) -> List[list]:
+    """The targets grouped by server URL (else label), in order: two targets of one server
+    (two dashboards of one Grafana) are sent to one after the other, as before, since each
+    one's look-up sees what the other created."""
+    groups: Dict[str, list] = {}
+    for target in targets:
+        server = getattr(getattr(target, "config", None), "url", None) or target.label
+        groups.setdefault(server, []).append(target)
+    return list(groups.values())
+
+
+def _deliver_in_turn(run: Run, targets, only_undelivered: bool) -> List[Delivery]:
+    return [_deliver(run, target, only_undelivered) for target in targets]
 
 
 def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) -> Tuple[List[list], bool]:

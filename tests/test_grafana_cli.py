@@ -14,7 +14,7 @@ from replay.journal import read_journal
 from replay.sinks.grafana_annotations import run_tag
 from tests.blackhole import Refusing
 from tests.conftest import JOURNALS
-from tests.grafana_standin import EDITOR_TOKEN, grafana, grafana_pair  # noqa: F401 (fixtures)
+from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn, grafana, grafana_pair  # noqa: F401 (fixtures)
 
 VALID_JOURNALS = sorted(path for path in glob.glob(os.path.join(JOURNALS, "*.json"))
                         if "truncated" not in os.path.basename(path))
@@ -91,6 +91,27 @@ def test_a_server_named_twice_is_sent_to_once(grafana):
     assert sum(1 for line in result.output.splitlines() if line.startswith("  -> grafana")) == 1
     assert grafana.count("GET") == 1
     assert len(grafana.annotations) == sum(1 for e in run.events if e.kind != "phase")
+
+
+def test_two_dashboards_of_one_server_are_sent_to_in_turn(tmp_path):
+    """Each target's look-up must see what the other created: while the first target's
+    look-up is held, the second must not start its own."""
+    server = GrafanaStandIn(dashboards={"first": 1, "second": 2})
+    try:
+        config = tmp_path / "targets.json"
+        config.write_text(json.dumps({"grafana": [
+            {"url": server.url, "token": EDITOR_TOKEN, "dashboard_uid": uid} for uid in ("first", "second")]}))
+        server.hold(threading.Event(), seconds=1, method="GET")
+        result = invoke(BASIC, "--config", str(config))
+        assert result.exit_code == 0, result.output
+        assert server.violations == []
+        methods = [request.method for request in server.requests]
+        first_writes = [i for i, request in enumerate(server.requests)
+                        if request.method != "GET" and (request.body or {}).get("dashboardUID") == "first"]
+        second_lookup = [i for i, method in enumerate(methods) if method == "GET"][1]
+        assert first_writes and max(first_writes) < second_lookup
+    finally:
+        server.close()
 
 
 def _set_when(condition, event: threading.Event, seconds: float) -> None:
