@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.procs import ServerProcess, free_port, require_binary, start_server
+from tests.tls import Pki
 
 PROMETHEUS_CONFIG = """\
 global:
@@ -39,22 +40,42 @@ PUSHGATEWAY_SCRAPE = """\
 """
 
 
-def start_pushgateway(workdir: str) -> ServerProcess:
+WEB_CONFIG_TLS = """\
+tls_server_config:
+  cert_file: "{certificate}"
+  key_file: "{key}"
+"""
+
+
+def _https(workdir: str, tls: Optional[Pki]) -> List[str]:
+    """The `--web.config.file` argument serving HTTPS with `tls`'s server certificate, if any."""
+    if not tls:
+        return []
+    path = os.path.join(workdir, "web-config.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(WEB_CONFIG_TLS.format(certificate=tls.server_cert, key=tls.server_key))
+    return [f"--web.config.file={path}"]
+
+
+def start_pushgateway(workdir: str, tls: Optional[Pki] = None) -> ServerProcess:
+    """A pushgateway on a free port; on HTTPS with `tls`."""
     binary = require_binary("prometheus-pushgateway", "prometheus-pushgateway")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     argv = [binary, f"--web.listen-address=127.0.0.1:{port}",
             f"--persistence.file={os.path.join(workdir, 'pushgateway.persistence')}",
-            "--web.enable-admin-api"]
-    return start_server("pushgateway", argv, f"{url}/-/ready", url, workdir=workdir)
+            "--web.enable-admin-api", *_https(workdir, tls)]
+    return start_server("pushgateway", argv, f"{url}/-/ready", url, workdir=workdir,
+                        verify=tls.ca if tls else True)
 
 
 def start_prometheus(workdir: str, scrape: Optional[str] = None, out_of_order: bool = True,
-                     tsdb_path: Optional[str] = None) -> ServerProcess:
-    """Prometheus on a free port; `scrape` a host:port to scrape, `tsdb_path` existing blocks to serve."""
+                     tsdb_path: Optional[str] = None, tls: Optional[Pki] = None) -> ServerProcess:
+    """Prometheus on a free port; `scrape` a host:port to scrape, `tsdb_path` existing blocks to
+    serve; on HTTPS with `tls`."""
     binary = require_binary("prometheus", "prometheus")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     os.makedirs(workdir, exist_ok=True)
     config_path = os.path.join(workdir, "prometheus.yml")
     with open(config_path, "w", encoding="utf-8") as handle:
@@ -64,8 +85,9 @@ def start_prometheus(workdir: str, scrape: Optional[str] = None, out_of_order: b
     argv = [binary, f"--config.file={config_path}",
             f"--storage.tsdb.path={tsdb_path or os.path.join(workdir, 'data')}",
             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-remote-write-receiver",
-            "--storage.tsdb.retention.time=100y"]
-    return start_server("prometheus", argv, f"{url}/-/ready", url, workdir=workdir)
+            "--storage.tsdb.retention.time=100y", *_https(workdir, tls)]
+    return start_server("prometheus", argv, f"{url}/-/ready", url, workdir=workdir,
+                        verify=tls.ca if tls else True)
 
 
 @dataclass

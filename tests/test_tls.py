@@ -1,10 +1,13 @@
-"""TLS against real servers: influxd on HTTPS, and the Grafana stand-in asking for a client certificate.
+"""TLS against real servers: influxd, the pushgateway and Prometheus (remote write) on HTTPS,
+and the Grafana stand-in asking for a client certificate.
 
 Certificates come from a throw-away CA (tests/tls.py): verification is on by
 default, a CA bundle makes it pass, and turning it off is a choice the user
 makes explicitly.
 """
+import json
 import os
+import time
 import warnings
 
 import pytest
@@ -17,6 +20,7 @@ from replay.sinks.grafana_annotations import run_tag
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
 from tests.influx_server import start_influxd
+from tests.prometheus_servers import start_prometheus, start_pushgateway
 from tests.tls import make_pki
 
 pytestmark = pytest.mark.servers
@@ -112,3 +116,67 @@ def test_grafana_tls_failures_are_one_line_and_send_nothing(grafana_https, pki, 
     assert line.endswith(reason)
     assert "Traceback" not in result.output
     assert grafana_https.annotations == {}
+
+
+@pytest.fixture(scope="module")
+def pushgateway_https(pki, tmp_path_factory):
+    server = start_pushgateway(str(tmp_path_factory.mktemp("pushgateway-https")), tls=pki)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus_https(pki, tmp_path_factory):
+    server = start_prometheus(str(tmp_path_factory.mktemp("prometheus-https")), tls=pki)
+    yield server
+    server.stop()
+
+
+def _config(tmp_path, section: str, **values) -> str:
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps({section: values}), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("with_ca", [True, False], ids=["ca bundle", "no ca bundle"])
+def test_pushgateway_over_tls(pushgateway_https, pki, tmp_path, with_ca):
+    job = f"tls-{'ca' if with_ca else 'none'}"
+    values = {"url": pushgateway_https.url, "job": job, "retries": 0}
+    if with_ca:
+        values["ca_bundle"] = pki.ca
+    result = invoke(BASIC, "--config", _config(tmp_path, "pushgateway", **values))
+    exposed = requests.get(f"{pushgateway_https.url}/metrics", verify=pki.ca, timeout=10).text
+    ours = [line for line in exposed.splitlines() if line.startswith("chaostoolkit_") and f'job="{job}"' in line]
+    if with_ca:
+        assert result.exit_code == 0, result.output
+        assert any(f'chaostoolkit_run_trace_id="{read_journal(BASIC).run_id}"' in line for line in ours)
+    else:
+        assert result.exit_code == 5
+        [line] = [line for line in result.output.splitlines() if "NOT delivered" in line]
+        assert line.endswith("TLS error: certificate verify failed: unable to get local issuer certificate")
+        assert ours == []
+
+
+@pytest.mark.parametrize("with_ca", [True, False], ids=["ca bundle", "no ca bundle"])
+def test_remote_write_over_tls(prometheus_https, pki, tmp_path, with_ca):
+    run = read_journal(BASIC)
+    values = {"retries": 0}
+    if with_ca:
+        values["ca_bundle"] = pki.ca
+    result = invoke(BASIC, "--prometheus-remote-write", f"{prometheus_https.url}/api/v1/write",
+                    "--config", _config(tmp_path, "prometheus_remote_write", **values))
+    query = f'count(chaostoolkit_activity_duration_seconds{{chaostoolkit_run_trace_id="{run.run_id}"}})'
+    if with_ca:
+        assert result.exit_code == 0, result.output
+        deadline = time.monotonic() + 20
+        while True:
+            answer = requests.get(f"{prometheus_https.url}/api/v1/query", verify=pki.ca, timeout=10, params={
+                "query": query, "time": f"{run.experiment.end.timestamp():.3f}"}).json()["data"]["result"]
+            if answer or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer and int(answer[0]["value"][1]) == sum(1 for e in run.events if e.kind == "activity")
+    else:
+        assert result.exit_code == 5
+        [line] = [line for line in result.output.splitlines() if "NOT delivered" in line]
+        assert line.endswith("TLS error: certificate verify failed: unable to get local issuer certificate")
