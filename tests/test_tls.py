@@ -14,8 +14,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from chaoslib.exceptions import ActivityFailed
+
 from replay.cli import replay
 from replay.journal import read_journal
+from replay.probes import prometheus as prometheus_probes
 from replay.sinks.grafana_annotations import run_tag
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
@@ -180,3 +183,13 @@ def test_remote_write_over_tls(prometheus_https, pki, tmp_path, with_ca):
         assert result.exit_code == 5
         [line] = [line for line in result.output.splitlines() if "NOT delivered" in line]
         assert line.endswith("TLS error: certificate verify failed: unable to get local issuer certificate")
+
+
+def test_prometheus_probe_over_tls(prometheus_https, pki):
+    configuration = {"prometheus_base_url": prometheus_https.url, "prometheus_ca_bundle": pki.ca}
+    answer = prometheus_probes.query("vector(1)", configuration=configuration)
+    assert answer["status"] == "success" and answer["data"]["result"][0]["value"][1] == "1"
+    with pytest.raises(ActivityFailed) as failed:
+        prometheus_probes.query("vector(1)", configuration={"prometheus_base_url": prometheus_https.url})
+    assert str(failed.value) == ("Prometheus query: /api/v1/query: TLS error: certificate verify failed: "
+                                 "unable to get local issuer certificate")

@@ -124,7 +124,7 @@ def request_with_retries(
         try:
             response = session.request(method, url, timeout=(timeout, timeout), **kwargs)
         except requests.exceptions.SSLError as error:
-            raise Unreachable(f"{what}: TLS error: {tls_problem(error)}") from None
+            raise Unreachable(f"{what}: {request_problem(error)}") from None
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             problem = connection_problem(error)
             if not idempotent and not _surely_not_sent(error):
@@ -184,7 +184,7 @@ def connection_problem(error: requests.RequestException) -> str:
     return shorten(_URL_IN_TEXT.sub(lambda url: mask_url(url.group(0)), text), _QUOTED_LINE_LIMIT)
 
 
-def tls_problem(error: requests.exceptions.SSLError) -> str:
+def _tls_problem(error: requests.exceptions.SSLError) -> str:
     """OpenSSL's reason (`certificate verify failed: unable to get local issuer
     certificate`), which urllib3's wrapping would push past the line's end."""
     reason = _SSL_REASON.search(str(error))
@@ -199,6 +199,8 @@ def request_problem(error: Exception) -> str:
     """
     if isinstance(error, requests.exceptions.InvalidHeader):
         return "a header value requests refuses (InvalidHeader)"
+    if isinstance(error, requests.exceptions.SSLError):
+        return f"TLS error: {_tls_problem(error)}"
     if isinstance(error, ValueError) and not isinstance(error, requests.RequestException):
         # Older requests let a header ending in a line break through to http.client,
         # whose ValueError quotes the value.
