@@ -36,14 +36,18 @@ INFLUXD_HTTPS = """\
 """
 
 
-def start_influxd(workdir: str, tls: Optional[Pki] = None) -> ServerProcess:
-    """influxd on free loopback ports, all its files under `workdir`; on HTTPS with `tls`."""
+def start_influxd(workdir: str, tls: Optional[Pki] = None, auth: bool = False) -> ServerProcess:
+    """influxd on free loopback ports, all its files under `workdir`; on HTTPS with `tls`;
+    with `auth`, every request needs a user (create the first admin without one)."""
     binary = require_binary("influxd", "influxdb")
     port, rpc_port = free_port(), free_port()
     config = INFLUXD_CONFIG.format(workdir=workdir, port=port, rpc_port=rpc_port)
+    http_extra = ""
     if tls:
-        https = INFLUXD_HTTPS.format(certificate=tls.server_cert, key=tls.server_key)
-        config = config.replace("  log-enabled = false\n", "  log-enabled = false\n" + https)
+        http_extra += INFLUXD_HTTPS.format(certificate=tls.server_cert, key=tls.server_key)
+    if auth:
+        http_extra += "  auth-enabled = true\n"
+    config = config.replace("  log-enabled = false\n", "  log-enabled = false\n" + http_extra)
     config_path = os.path.join(workdir, "influxd.conf")
     with open(config_path, "w", encoding="utf-8") as handle:
         handle.write(config)
