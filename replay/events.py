@@ -79,6 +79,11 @@ class Event(_EventFields):
                                    _frozen(tags), _frozen(fields)))
 
     @property
+    def type_or_kind(self) -> str:
+        """What the event is, in a word: an activity's type (action, probe), else its kind."""
+        return self.activity_type or self.kind if self.kind == ACTIVITY else self.kind
+
+    @property
     def duration(self) -> Optional[float]:
         """Seconds from start to end, or None while the event is open."""
         if self.end is None:
@@ -254,8 +259,7 @@ def activity_id(run_id: str, phase: str, name: str, ordinal: int) -> str:
     Names repeat within a run (and background activities can start in the
     same microsecond), so neither name nor time alone identifies an activity.
     """
-    # `_digest(run_id, ACTIVITY, phase, name, ordinal)`, spelt out: this runs once per activity.
-    return sha256(f"{run_id}\x1factivity\x1f{phase}\x1f{name}\x1f{ordinal}".encode("utf-8")).hexdigest()[:16]
+    return _digest(run_id, ACTIVITY, phase, name, ordinal)
 
 
 def mark_id(run_id: str, name: str, ordinal: int) -> str:

@@ -27,13 +27,12 @@ def timeline_text(run: Run) -> str:
     # that depends only on the kind, type, name and status is built once.
     label_of = {}
     for event in run.events:
-        start, end = event.start, event.end
-        duration = "-" if end is None else f"{(end - start).total_seconds():.3f}s"
         what = (event.kind, event.activity_type, event.name, event.status)
         label = label_of.get(what)
         if label is None:
             label = label_of[what] = _label(event)
-        lines.append(f"  {f'+{(start - origin).total_seconds():.3f}s':>11} {duration:>10}  {label}")
+        offset = (event.start - origin).total_seconds()
+        lines.append(f"  {f'+{offset:.3f}s':>11} {_seconds(event.duration):>10}  {label}")
     lines.append(f"  {summary_line(run)}")
     return "\n".join(lines)
 
@@ -41,8 +40,7 @@ def timeline_text(run: Run) -> str:
 def _label(event: Event) -> str:
     """A timeline line's end: indented kind or activity type, name and status."""
     indent = "    " if event.kind == ACTIVITY else "  " if event.kind != EXPERIMENT else ""
-    kind = event.activity_type or event.kind if event.kind == ACTIVITY else event.kind
-    return f"{indent}{kind:<12} {printable(event.name)}  [{event.status}]"
+    return f"{indent}{event.type_or_kind:<12} {printable(event.name)}  [{event.status}]"
 
 
 def summary_line(run: Run) -> str:

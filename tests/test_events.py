@@ -82,3 +82,10 @@ def test_ids_never_change_between_versions():
     assert phase_id("0123456789abcdef", "during", 2) == "60f5d50c2b9a34eb"
     assert activity_id("0123456789abcdef", "method", "probe-a", 3) == "f2de9fc1151475c8"
     assert activity_id("0123456789abcdef", "before", "é x", 0) == "2db15105a3304cec"
+
+
+def test_type_or_kind_names_an_activity_by_its_type_and_anything_else_by_its_kind():
+    assert _event().type_or_kind == "probe"
+    assert _event(activity_type=None).type_or_kind == "activity"
+    assert _event(kind="mark", activity_type=None).type_or_kind == "mark"
+    assert _event(kind="experiment", activity_type="probe").type_or_kind == "experiment"

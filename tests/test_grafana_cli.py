@@ -6,7 +6,6 @@ import os
 import threading
 import time
 
-import pytest
 from click.testing import CliRunner
 
 from replay.cli import replay

@@ -7,7 +7,6 @@ scripted. VictoriaMetrics, which accepts /api/v2/write, is the real server.
 """
 import gzip
 import json
-import os
 import threading
 import time
 from datetime import datetime, timedelta, timezone

@@ -184,9 +184,8 @@ def _experiment_text(event: Event) -> str:
 
 
 def _activity_text(event: Event) -> str:
-    what = event.activity_type or "activity"
     phase = _PHASE_LABELS.get(event.phase or "", event.phase or "")
-    head = f"{what} {event.name}" + (f" ({phase})" if phase else "")
+    head = f"{event.type_or_kind} {event.name}" + (f" ({phase})" if phase else "")
     if event.end is None:
         lines = [head, "status: running"]
     else:

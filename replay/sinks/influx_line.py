@@ -25,7 +25,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
-from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, Event, Run
+from ..events import EXPERIMENT, INTERRUPTION, Event, Run
 
 __all__ = [
     "DEFAULT_MEASUREMENT",
@@ -140,8 +140,7 @@ def _offset(event_id: str) -> int:
 
 def _what(event: Event) -> str:
     """The first words of an event's text: what, which, how it ended."""
-    what = event.activity_type or ACTIVITY if event.kind == ACTIVITY else event.kind
-    return f"{what} {event.name} {event.status}".replace("\n", " ")
+    return f"{event.type_or_kind} {event.name} {event.status}".replace("\n", " ")
 
 
 def _short_text(event: Event, what: str, duration: Optional[float]) -> str:
@@ -149,13 +148,11 @@ def _short_text(event: Event, what: str, duration: Optional[float]) -> str:
     text = what
     if duration is not None:
         text += f" in {duration:.3f}s"
-    fields = event.fields
-    if fields:
-        if event.kind == EXPERIMENT and fields.get("deviated"):
-            text += ", deviated"
-        reason = fields.get("error") or (fields.get("reason") if event.kind == INTERRUPTION else None)
-        if reason:
-            text += f": {reason}"
+    if event.kind == EXPERIMENT and event.fields.get("deviated"):
+        text += ", deviated"
+    reason = event.fields.get("error") or (event.fields.get("reason") if event.kind == INTERRUPTION else None)
+    if reason:
+        text += f": {reason}"
     return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
 
 
@@ -214,21 +211,16 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
             known = series_of[dimensions] = (_series_key(measurement, title, *dimensions), _what(event))
         series, what = known
 
-        start, end, event_id = event.start, event.end, event.id
-        timestamp = (start - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event_id)
+        timestamp = timestamp_ns(event)
         if (series, timestamp) in taken:
             microsecond = timestamp - timestamp % _SUB_MICROSECOND
             while (series, timestamp) in taken:
                 timestamp = microsecond + (timestamp + 1) % _SUB_MICROSECOND
         taken.add((series, timestamp))
 
-        if end is None:
-            duration = None
-            timing = ""
-        else:
-            duration = (end - start).total_seconds()
-            timing = f",duration={duration!r},end_ms={(end - _EPOCH) // _MILLISECOND}i"
+        duration = event.duration
+        timing = "" if duration is None else \
+            f",duration={duration!r},end_ms={(event.end - _EPOCH) // _MILLISECOND}i"
         text = _string_field(_short_text(event, what, duration))
-        others = _other_fields(event.fields) if event.fields else ""
-        yield EventLine(event_id,
-                        f"{series} event_id={_string_field(event_id)},text={text}{timing}{others} {timestamp}")
+        yield EventLine(event.id, f"{series} event_id={_string_field(event.id)},text={text}{timing}"
+                                  f"{_other_fields(event.fields)} {timestamp}")
