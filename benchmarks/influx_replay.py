@@ -41,7 +41,7 @@ from replay.config import Settings  # noqa: E402
 from replay.journal import read_journal  # noqa: E402
 from replay.sinks.influx import InfluxTarget, influx_config  # noqa: E402
 from replay.sinks.influx_line import run_lines  # noqa: E402
-from tests.influx_server import start_influxd  # noqa: E402
+from tests.influx_server import start_influxd, stored_events  # noqa: E402
 
 RAW_BATCH = 10_000
 
@@ -80,13 +80,6 @@ def warm_up(url: str) -> None:
     """One small write first, so that no figure pays the server's first-write costs."""
     create_database(url, "warm")
     requests.post(f"{url}/write", params={"db": "warm"}, data=b"warm value=1", timeout=30).raise_for_status()
-
-
-def count_points(url: str, database: str) -> int:
-    result = requests.get(f"{url}/query", timeout=60, params={
-        "db": database, "q": 'SELECT count("event_id") FROM "chaostoolkit_events"'}).json()
-    series = result["results"][0].get("series")
-    return series[0]["values"][0][1] if series else 0
 
 
 def replay_end_to_end(url: str, journal: str) -> Tuple[float, float]:
@@ -164,7 +157,7 @@ def main() -> None:
         def ours(server) -> float:
             elapsed, client_cpu = replay_end_to_end(server.url, journal)
             cpu["ours"].append(client_cpu)
-            stored = count_points(server.url, "ours")
+            stored = stored_events(server.url, "ours", timeout=60)
             if stored != len(lines):
                 sys.exit(f"chaos-replay stored {stored} points for {len(lines)} events")
             return elapsed

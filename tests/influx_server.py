@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 import pytest
+import requests
 from influxdb import InfluxDBClient
 
 from tests.procs import ServerProcess, free_port, require_binary, start_server
@@ -54,6 +55,15 @@ def start_influxd(workdir: str, tls: Optional[Pki] = None, auth: bool = False) -
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     return start_server("influxd", [binary, "run", "-config", config_path], f"{url}/ping", url,
                         workdir=workdir, verify=tls.ca if tls else True)
+
+
+def stored_events(url: str, database: str, timeout: float = 10, **request_options) -> int:
+    """How many of our points `database` holds (one per event); `request_options` (`verify`,
+    `auth`) go to requests."""
+    answer = requests.get(f"{url}/query", timeout=timeout, **request_options, params={
+        "db": database, "q": 'SELECT count("event_id") FROM "chaostoolkit_events"'}).json()
+    series = answer["results"][0].get("series")
+    return series[0]["values"][0][1] if series else 0
 
 
 @dataclass

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from replay.cli import replay
 from replay.journal import read_journal
 from tests.conftest import JOURNALS
-from tests.influx_server import start_influxd
+from tests.influx_server import start_influxd, stored_events
 
 pytestmark = pytest.mark.servers
 
@@ -33,18 +33,11 @@ def invoke(*args, password=None):
     return CliRunner().invoke(replay, [BASIC, *args], env=env, catch_exceptions=False)
 
 
-def stored(server, database: str) -> int:
-    answer = requests.get(f"{server.url}/query", auth=(USER, PASSWORD), timeout=10, params={
-        "db": database, "q": 'SELECT count("event_id") FROM "chaostoolkit_events"'}).json()
-    series = answer["results"][0].get("series")
-    return series[0]["values"][0][1] if series else 0
-
-
 def test_user_and_password_store_every_event(influxd_auth):
     result = invoke("--influx-url", influxd_auth.url, "--influx-database", "authed", "--influx-create-database",
                     "--influx-username", USER, password=PASSWORD)
     assert result.exit_code == 0, result.output
-    assert stored(influxd_auth, "authed") == len(read_journal(BASIC).events)
+    assert stored_events(influxd_auth.url, "authed", auth=(USER, PASSWORD)) == len(read_journal(BASIC).events)
     assert PASSWORD not in result.output
 
 

@@ -22,7 +22,7 @@ from replay.probes import prometheus as prometheus_probes
 from replay.sinks.grafana_annotations import run_tag
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
-from tests.influx_server import start_influxd
+from tests.influx_server import start_influxd, stored_events
 from tests.prometheus_servers import start_prometheus, start_pushgateway
 from tests.tls import make_pki
 
@@ -48,13 +48,6 @@ def invoke(*args):
     return CliRunner().invoke(replay, list(args), env=CLEAN_ENV, catch_exceptions=False)
 
 
-def stored_points(server, pki, database: str) -> int:
-    answer = requests.get(f"{server.url}/query", verify=pki.ca, timeout=10, params={
-        "db": database, "q": 'SELECT count("event_id") FROM "chaostoolkit_events"'}).json()
-    series = answer["results"][0].get("series")
-    return series[0]["values"][0][1] if series else 0
-
-
 def test_influx_certificate_of_an_unknown_ca_is_refused_and_nothing_is_sent(influxd_https, pki):
     result = invoke(BASIC, "--influx-url", influxd_https.url, "--influx-database", "unverified",
                     "--influx-create-database", "--influx-retries", "0")
@@ -72,7 +65,7 @@ def test_influx_with_the_ca_bundle_stores_every_event(influxd_https, pki):
     result = invoke(BASIC, "--influx-url", influxd_https.url, "--influx-database", "verified",
                     "--influx-create-database", "--influx-ca-bundle", pki.ca)
     assert result.exit_code == 0, result.output
-    assert stored_points(influxd_https, pki, "verified") == len(run.events)
+    assert stored_events(influxd_https.url, verify=pki.ca, database="verified") == len(run.events)
 
 
 def test_influx_without_verification_when_asked(influxd_https, pki):
@@ -82,7 +75,7 @@ def test_influx_without_verification_when_asked(influxd_https, pki):
         result = invoke(BASIC, "--influx-url", influxd_https.url, "--influx-database", "unchecked",
                         "--influx-create-database", "--influx-no-verify-tls")
     assert result.exit_code == 0, result.output
-    assert stored_points(influxd_https, pki, "unchecked") == len(run.events)
+    assert stored_events(influxd_https.url, verify=pki.ca, database="unchecked") == len(run.events)
 
 
 @pytest.fixture
