@@ -37,10 +37,10 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from replay.config import Settings  # noqa: E402
-from replay.journal import read_journal  # noqa: E402
-from replay.sinks.influx import InfluxTarget, influx_config  # noqa: E402
-from replay.sinks.influx_line import run_lines  # noqa: E402
+from chaosreplay.config import Settings  # noqa: E402
+from chaosreplay.journal import read_journal  # noqa: E402
+from chaosreplay.sinks.influx import InfluxTarget, influx_config  # noqa: E402
+from chaosreplay.sinks.influx_line import run_lines  # noqa: E402
 from tests.influx_server import start_influxd, stored_events  # noqa: E402
 
 RAW_BATCH = 10_000

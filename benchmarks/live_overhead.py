@@ -28,7 +28,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from replay.journal import EXTENSION_NAME  # noqa: E402
+from chaosreplay.journal import EXTENSION_NAME  # noqa: E402
 from tests.blackhole import Blackhole  # noqa: E402
 from tests.influx_server import start_influxd  # noqa: E402
 
@@ -57,7 +57,7 @@ def experiment(activities, pause, controls=(), configuration=None):
 
 
 def live_control(influx_url, drain_timeout):
-    return {"name": "live", "provider": {"type": "python", "module": "controls.live", "arguments": {
+    return {"name": "live", "provider": {"type": "python", "module": "chaosreplay.controls.live", "arguments": {
         "influx": {"url": influx_url, "database": "benchmark", "create_database": True},
         "drain_timeout": drain_timeout}}}
 

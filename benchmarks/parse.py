@@ -3,7 +3,7 @@
 Generates a journal of many activities with large outputs (HTTP bodies and
 nested objects, as real probes return), then, each in a fresh subprocess so the
 peaks do not mix, measures: the interpreter alone, a plain `json.load` of the
-file, and `replay.journal.read_journal`. Prints medians and the ratios.
+file, and `chaosreplay.journal.read_journal`. Prints medians and the ratios.
 
     python benchmarks/parse.py [--size-mb 50] [--repeat 3]
 """
@@ -25,7 +25,7 @@ import json, resource, sys, time
 sys.path.insert(0, {repo!r})
 mode, path = sys.argv[1], sys.argv[2]
 if mode == "read_journal":
-    from replay.journal import read_journal
+    from chaosreplay.journal import read_journal
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 if mode == "json.load":

@@ -47,7 +47,7 @@ def experiment(activities: int, variant: str) -> dict:
     }
     if variant != "without":
         control = {"name": "chaostoolkit-replay",
-                   "provider": {"type": "python", "module": "controls.recorder"}}
+                   "provider": {"type": "python", "module": "chaosreplay.controls.recorder"}}
         if variant == "automatic-false":
             control["automatic"] = False
         document["controls"] = [control]
@@ -74,7 +74,7 @@ def handler_cost_us(activities: int) -> float:
     """Microseconds per activity in start_activity + activity_completed, side file on."""
     from datetime import datetime, timezone
 
-    from controls.recorder import Recorder
+    from chaosreplay.controls.recorder import Recorder
 
     with tempfile.TemporaryDirectory() as workdir:
         recorder = Recorder(events_path=workdir)

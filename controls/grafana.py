@@ -2,14 +2,14 @@
 
 Arguments are the keys of one server of the `grafana` section of `chaos-replay --config`
 (`url`, `api_token`, `dashboard_uid`, ...) plus the live options of
-`controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
+`chaosreplay.controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
 experiment's `configuration.grafana` (chaosdb's list of servers) is used, so replacing
-`chaosdb.grafana` by `controls.grafana` in an experiment is enough.
+`chaosdb.grafana` by `chaosreplay.controls.grafana` in an experiment is enough.
 """
 from typing import Any
 
-from controls.live import configure_control_for
-from controls.recorder import FALLBACK_HOOKS
+from chaosreplay.controls.live import configure_control_for
+from chaosreplay.controls.recorder import FALLBACK_HOOKS
 
 
 def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,

@@ -2,14 +2,14 @@
 
 Arguments are the keys of the `influx` section of `chaos-replay --config`
 (`url`, `database`, `username`, `password`, ...) plus the live options of
-`controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
+`chaosreplay.controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
 experiment's `configuration.influxdb` (chaosdb's keys) is used, so replacing
-`chaosdb.influx` by `controls.influx` in an experiment is enough.
+`chaosdb.influx` by `chaosreplay.controls.influx` in an experiment is enough.
 """
 from typing import Any
 
-from controls.live import configure_control_for
-from controls.recorder import FALLBACK_HOOKS
+from chaosreplay.controls.live import configure_control_for
+from chaosreplay.controls.recorder import FALLBACK_HOOKS
 
 
 def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,

@@ -2,7 +2,7 @@
 
 Declare it as a control (experiment or settings level)::
 
-    {"name": "live", "provider": {"type": "python", "module": "controls.live",
+    {"name": "live", "provider": {"type": "python", "module": "chaosreplay.controls.live",
      "arguments": {"influx": {"url": "http://influx:8086", "database": "chaos"},
                    "grafana": [{"url": "http://grafana:3000", "api_token": "${grafana_token}"}],
                    "pushgateway": {"url": "http://pushgateway:9091"},
@@ -11,7 +11,7 @@ Declare it as a control (experiment or settings level)::
 Each section takes the keys of the same section of `chaos-replay --config`;
 the experiment's `configuration` and `secrets` fill in what is missing, as for
 `chaos-replay`. The recording control records every event; this control hands
-each settled one to the delivery engine (`replay.delivery`), drains it for at
+each settled one to the delivery engine (`chaosreplay.delivery`), drains it for at
 most `drain_timeout` seconds when the run ends and adds what each target got to
 the journal (`deliveries`). A target that missed events gets one WARNING line
 with the command that re-sends them. With `strict: true` a run whose delivery
@@ -21,9 +21,9 @@ import logging
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from controls.recorder import FALLBACK_HOOKS, install
-from replay.config import Settings, as_bool
-from replay.delivery import (
+from chaosreplay.controls.recorder import FALLBACK_HOOKS, install
+from chaosreplay.config import Settings, as_bool
+from chaosreplay.delivery import (
     DELIVERIES_KEY,
     POLICY_KEYS,
     SECTIONS,
@@ -33,8 +33,8 @@ from replay.delivery import (
     control_target_sections,
     warning_line,
 )
-from replay.errors import ConfigError
-from replay.sinks import sink_modules
+from chaosreplay.errors import ConfigError
+from chaosreplay.sinks import sink_modules
 
 __all__ = ["LiveShipping", "start", "configure_control", "configure_control_for", "journal_path_from_argv"]
 
@@ -70,7 +70,7 @@ class LiveShipping:
 
     def __init__(self, sections: Mapping[str, Any], options: Mapping[str, Any],
                  configuration: Optional[Mapping[str, Any]] = None,
-                 secrets: Optional[Mapping[str, Any]] = None, name: str = "controls.live"):
+                 secrets: Optional[Mapping[str, Any]] = None, name: str = "chaosreplay.controls.live"):
         self.name = name
         self.strict = as_bool(options.get("strict", False), "strict")
         self.policy = LivePolicy.from_arguments({k: options.get(k) for k in POLICY_KEYS})

@@ -5,12 +5,12 @@ Arguments are the keys of the `pushgateway` section of `chaos-replay --config`
 (`url`, `job`, `grouping_key`, `delete_at_end`, ...), which accepts the
 chaostoolkit-prometheus control's own (`pushgateway_url`, `job`,
 `grouping_key`, `trace_id`, `experiment_ref`), plus the live options of
-`controls.live` (`drain_timeout`, `strict`, ...).
+`chaosreplay.controls.live` (`drain_timeout`, `strict`, ...).
 """
 from typing import Any
 
-from controls.live import configure_control_for
-from controls.recorder import FALLBACK_HOOKS
+from chaosreplay.controls.live import configure_control_for
+from chaosreplay.controls.recorder import FALLBACK_HOOKS
 
 
 def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,

@@ -4,7 +4,7 @@ Enable it as an experiment-level control, as a global control in the
 chaostoolkit settings file, or with `chaos run --control-file`::
 
     {"name": "chaostoolkit-replay",
-     "provider": {"type": "python", "module": "controls.recorder",
+     "provider": {"type": "python", "module": "chaosreplay.controls.recorder",
                   "arguments": {"events_path": "./run.events.jsonl", "tags": {"team": "sre"}}}}
 
 chaoslib (>= 1.26) hands `configure_control` its run event registry; the
@@ -32,7 +32,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 import chaoslib
 from chaoslib.exceptions import InterruptExecution
 
-from replay.events import (
+from chaosreplay import CONTROL_PACKAGES
+from chaosreplay.events import (
     ACTIVITY,
     EXPERIMENT,
     INTERRUPTION,
@@ -47,7 +48,7 @@ from replay.events import (
     phase_id,
     run_id_for,
 )
-from replay.journal import (
+from chaosreplay.journal import (
     EXTENSION_NAME,
     SIDE_FILE_MARKER,
     activity_fields,
@@ -242,7 +243,7 @@ class _SideFile:
 class Recorder(RunEventHandler):
     """Stamps every run event as chaoslib reports it, and keeps the run's record.
 
-    Ids follow the journal reader's rules (replay.journal), so an event
+    Ids follow the journal reader's rules (chaosreplay.journal), so an event
     recorded here and the same event derived from journal.json are one event.
     """
 
@@ -844,7 +845,7 @@ def _warn_if_not_automatic(experiment: Any) -> None:
     for control in controls if isinstance(controls, list) else ():
         provider = control.get("provider") if isinstance(control, dict) else None
         module = provider.get("module") if isinstance(provider, dict) else None
-        if isinstance(module, str) and module.startswith("controls.") and control.get("automatic") is False:
+        if isinstance(module, str) and module.startswith(tuple(f"{prefix}." for prefix in CONTROL_PACKAGES)) and control.get("automatic") is False:
             _warn_once("not automatic", f"control {control.get('name')!r} is declared with \"automatic\": false: "
                        f"chaostoolkit-lib {chaoslib.__version__} (before 1.26) then never calls it for "
                        f"activities, so none is recorded; remove \"automatic\": false or upgrade chaostoolkit-lib")

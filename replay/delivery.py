@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from . import CONTROL_PACKAGES
 from .config import as_number
 from .events import ACTIVITY, EXPERIMENT, PHASE, Event, Run
 
@@ -47,7 +48,12 @@ SECTIONS = ("influx", "grafana", "pushgateway")
 POLICY_KEYS = ("drain_timeout", "queue_size", "batch_size", "retries", "backoff", "backoff_max")
 # Arguments of every live control that are about the shipping, not a target.
 LIVE_OPTIONS = POLICY_KEYS + ("strict", "events_path", "tags")
-_SINGLE_SECTION_CONTROLS = {f"controls.{section}": section for section in SECTIONS}
+# Journals name the live controls by their package path, or by the deprecated
+# top-level names of 0.1 (`controls.influx`, ...): both describe the same targets.
+_SINGLE_SECTION_CONTROLS = {
+    f"{prefix}.{section}": section for prefix in CONTROL_PACKAGES for section in SECTIONS
+}
+_LIVE_CONTROLS = {f"{prefix}.live" for prefix in CONTROL_PACKAGES}
 
 logger = logging.getLogger("chaostoolkit_replay.delivery")
 
@@ -310,11 +316,11 @@ def undelivered_run(run: Run, label: str, deliveries: Optional[Mapping[str, Any]
 def control_target_sections(module: str, arguments: Mapping[str, Any]) -> Dict[str, Any]:
     """The target sections a live control's arguments describe.
 
-    `controls.live` takes sections by name; `controls.influx|grafana|pushgateway`
+    `chaosreplay.controls.live` takes sections by name; `chaosreplay.controls.influx|grafana|pushgateway`
     take one section's keys directly (an empty section means: use chaosdb's
     keys of the experiment's `configuration`).
     """
-    if module == "controls.live":
+    if module in _LIVE_CONTROLS:
         return {key: arguments[key] for key in SECTIONS if arguments.get(key) is not None}
     section = _SINGLE_SECTION_CONTROLS.get(module)
     if section is None:

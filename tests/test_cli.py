@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from replay.cli import replay
-from replay.errors import EXIT_INTERRUPTED, EXIT_USAGE
-from replay.events import parse_time
-from replay.journal import read_journal
+from chaosreplay.cli import replay
+from chaosreplay.errors import EXIT_INTERRUPTED, EXIT_USAGE
+from chaosreplay.events import parse_time
+from chaosreplay.journal import read_journal
 
 from .blackhole import Blackhole
 from .conftest import JOURNALS
@@ -226,8 +226,8 @@ def _journal_with_deliveries(tmp_path, label, missed_ids):
 
 
 def _pushgateway_label(url):
-    from replay.config import Settings
-    from replay.sinks.pushgateway import targets
+    from chaosreplay.config import Settings
+    from chaosreplay.sinks.pushgateway import targets
 
     [target] = targets(Settings(cli={"pushgateway_url": url}, env={}))
     return target.label

@@ -1,9 +1,9 @@
 """Settings: precedence of sources, chaostoolkit references, masking."""
 import pytest
 
-from replay.config import Secret, Settings, as_credential, load_config_file, mask_url
-from replay.errors import ConfigError
-from replay.variables import load_variables
+from chaosreplay.config import Secret, Settings, as_credential, load_config_file, mask_url
+from chaosreplay.errors import ConfigError
+from chaosreplay.variables import load_variables
 
 
 def settings(**sources):

@@ -5,10 +5,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from replay.delivery import DeliveryEngine, LivePolicy, TargetReport, undelivered_run, warning_line
-from replay.errors import ConfigError
-from replay.events import Event, Run, activity_id, experiment_id
-from replay.sinks import Delivery
+from chaosreplay.delivery import DeliveryEngine, LivePolicy, TargetReport, undelivered_run, warning_line
+from chaosreplay.errors import ConfigError
+from chaosreplay.events import Event, Run, activity_id, experiment_id
+from chaosreplay.sinks import Delivery
 
 RUN_ID = "0123456789abcdef"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -291,17 +291,17 @@ def test_undelivered_run_selects_per_target():
 
 
 def test_sections_from_the_journal_controls():
-    from replay.delivery import sections_from_controls
+    from chaosreplay.delivery import sections_from_controls
 
     controls = [
-        {"name": "rec", "provider": {"type": "python", "module": "controls.recorder"}},
-        {"name": "influx", "provider": {"type": "python", "module": "controls.influx",
+        {"name": "rec", "provider": {"type": "python", "module": "chaosreplay.controls.recorder"}},
+        {"name": "influx", "provider": {"type": "python", "module": "chaosreplay.controls.influx",
                                         "arguments": {"url": "http://i:8086", "database": "d",
                                                       "drain_timeout": 2, "strict": True}}},
-        {"name": "live", "provider": {"type": "python", "module": "controls.live", "arguments": {
+        {"name": "live", "provider": {"type": "python", "module": "chaosreplay.controls.live", "arguments": {
             "grafana": [{"url": "http://g:3000"}], "pushgateway": {"url": "http://p:9091"},
             "retries": 3}}},
-        {"name": "chaosdb-style", "provider": {"type": "python", "module": "controls.grafana"}},
+        {"name": "chaosdb-style", "provider": {"type": "python", "module": "chaosreplay.controls.grafana"}},
         "not a control",
     ]
     assert sections_from_controls(controls) == {
@@ -313,7 +313,7 @@ def test_sections_from_the_journal_controls():
 
 
 def test_live_control_without_sections_uses_chaosdb_keys_with_live_timeouts(monkeypatch, tmp_path):
-    from controls.live import LiveShipping
+    from chaosreplay.controls.live import LiveShipping
 
     # A sink that cannot ship live (a file written per send) must not be picked up from the environment.
     monkeypatch.setenv("OPENMETRICS_FILE", str(tmp_path / "live.om"))

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from influxdb import InfluxDBClient
 
-from controls.live import LiveShipping
-from replay.cli import replay
-from replay.journal import EXTENSION_NAME, read_journal
+from chaosreplay.controls.live import LiveShipping
+from chaosreplay.cli import replay
+from chaosreplay.journal import EXTENSION_NAME, read_journal
 from tests.blackhole import Blackhole, Refusing
 from tests.conftest import JOURNALS
 from tests.influx_server import INFLUXD_CONFIG

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from replay.events import ACTIVITY, Event, activity_id, experiment_id, phase_id, run_id_for
+from chaosreplay.events import ACTIVITY, Event, activity_id, experiment_id, phase_id, run_id_for
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 

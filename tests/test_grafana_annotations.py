@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, strategies as st
 
-from replay.events import Event, Run, activity_id, experiment_id, interruption_id, mark_id, phase_id
-from replay.sinks.grafana_annotations import (
+from chaosreplay.events import Event, Run, activity_id, experiment_id, interruption_id, mark_id, phase_id
+from chaosreplay.sinks.grafana_annotations import (
     TAGS_LENGTH_LIMIT,
     epoch_ms,
     event_tag,

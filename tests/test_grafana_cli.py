@@ -8,9 +8,9 @@ import time
 
 from click.testing import CliRunner
 
-from replay.cli import replay
-from replay.journal import read_journal
-from replay.sinks.grafana_annotations import run_tag
+from chaosreplay.cli import replay
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks.grafana_annotations import run_tag
 from tests.blackhole import Refusing
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn, grafana, grafana_pair  # noqa: F401 (fixtures)

@@ -1,9 +1,9 @@
 """Grafana targets from flags, environment, --config and chaosdb's `configuration.grafana`."""
 import pytest
 
-from replay.config import Secret, Settings
-from replay.errors import ConfigError
-from replay.sinks.grafana import grafana_configs
+from chaosreplay.config import Secret, Settings
+from chaosreplay.errors import ConfigError
+from chaosreplay.sinks.grafana import grafana_configs
 
 CHAOSDB_SERVERS = [
     {"host": "grafana-a.example", "port": 3000, "protocol": "https", "api_token": "chaosdb-token-a",
@@ -56,7 +56,7 @@ def test_environment_names_one_server_and_fills_in_entries():
 
 
 def test_a_config_entry_without_url_sets_every_server_as_live_controls_do():
-    # controls.live passes {"retries": 0, "timeout": 2.0} when an experiment only has chaosdb's list.
+    # chaosreplay.controls.live passes {"retries": 0, "timeout": 2.0} when an experiment only has chaosdb's list.
     first, second = configs(file={"grafana": {"retries": 0, "timeout": 2.0}}, configuration={"grafana": CHAOSDB_SERVERS})
     assert (first.retries, first.timeout, second.retries, second.timeout) == (0, 2.0, 0, 2.0)
     assert first.token == Secret("chaosdb-token-a")

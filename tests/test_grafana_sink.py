@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from replay.config import Secret, Settings
-from replay.events import Event, Run, activity_id, experiment_id
-from replay.journal import read_journal
-from replay.sinks.grafana import GrafanaConfig, GrafanaTarget, targets
-from replay.sinks.grafana_annotations import event_tag, run_tag
+from chaosreplay.config import Secret, Settings
+from chaosreplay.events import Event, Run, activity_id, experiment_id
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks.grafana import GrafanaConfig, GrafanaTarget, targets
+from chaosreplay.sinks.grafana_annotations import event_tag, run_tag
 from tests.blackhole import Refusing
 from tests.conftest import JOURNALS
 from tests.grafana_standin import (  # noqa: F401 (fixtures)
@@ -237,7 +237,7 @@ def test_connection_reset_on_create_never_duplicates(grafana, after_store):
 
 
 def test_5xx_is_retried_then_delivered(grafana, monkeypatch):
-    monkeypatch.setattr("replay.sinks.http.BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr("chaosreplay.sinks.http.BACKOFF_SECONDS", 0.01)
     run = read_journal(os.path.join(JOURNALS, "generated-basic.json"))
     grafana.fail(502, times=2, method="POST")
     delivery = _target(grafana, retries=2).send(run)

@@ -12,9 +12,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from replay.cli import replay
-from replay.errors import EXIT_INVALID_CONFIG, EXIT_UNDELIVERED
-from replay.sinks.http import Unreachable, request_with_retries
+from chaosreplay.cli import replay
+from chaosreplay.errors import EXIT_INVALID_CONFIG, EXIT_UNDELIVERED
+from chaosreplay.sinks.http import Unreachable, request_with_retries
 from tests.conftest import JOURNALS
 from tests.procs import free_port
 

@@ -6,8 +6,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from replay.cli import replay
-from replay.journal import read_journal
+from chaosreplay.cli import replay
+from chaosreplay.journal import read_journal
 from tests.conftest import JOURNALS
 from tests.influx_server import start_influxd, stored_events
 

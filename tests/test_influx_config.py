@@ -5,10 +5,10 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from replay.cli import replay
-from replay.config import Settings
-from replay.errors import EXIT_INVALID_CONFIG, ConfigError
-from replay.sinks.influx import influx_config, targets
+from chaosreplay.cli import replay
+from chaosreplay.config import Settings
+from chaosreplay.errors import EXIT_INVALID_CONFIG, ConfigError
+from chaosreplay.sinks.influx import influx_config, targets
 from tests.conftest import JOURNALS
 
 BASIC = os.path.join(JOURNALS, "generated-basic.json")

@@ -17,10 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from replay.config import Settings
-from replay.events import Event, Run, activity_id, experiment_id
-from replay.sinks.influx import InfluxTarget, influx_config
-from replay.sinks.influx_line import run_lines
+from chaosreplay.config import Settings
+from chaosreplay.events import Event, Run, activity_id, experiment_id
+from chaosreplay.sinks.influx import InfluxTarget, influx_config
+from chaosreplay.sinks.influx_line import run_lines
 from tests.procs import free_port, require_binary, start_server
 
 TOKEN = "s3cr3t-token-value"

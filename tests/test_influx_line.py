@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from replay.events import Event, Run, activity_id, experiment_id, mark_id
-from replay.sinks.influx_line import (
+from chaosreplay.events import Event, Run, activity_id, experiment_id, mark_id
+from chaosreplay.sinks.influx_line import (
     DEFAULT_MEASUREMENT,
     measurement_problem,
     run_lines,

@@ -9,12 +9,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay.cli import replay
-from replay.config import Settings
-from replay.events import Event, Run, activity_id, experiment_id, mark_id
-from replay.journal import read_journal
-from replay.sinks.influx import InfluxTarget, influx_config
-from replay.sinks.influx_line import tag_text, timestamp_ns
+from chaosreplay.cli import replay
+from chaosreplay.config import Settings
+from chaosreplay.events import Event, Run, activity_id, experiment_id, mark_id
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks.influx import InfluxTarget, influx_config
+from chaosreplay.sinks.influx_line import tag_text, timestamp_ns
 from tests.conftest import JOURNALS
 from tests.influx_server import influx_db, influxd  # noqa: F401 (pytest fixtures)
 

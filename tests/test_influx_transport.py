@@ -12,11 +12,11 @@ import pytest
 import vcr
 from influxdb import InfluxDBClient
 
-from replay.config import Settings
-from replay.events import Event, Run, mark_id
-from replay.journal import read_journal
-from replay.sinks.influx import InfluxTarget, influx_config
-from replay.sinks.influx_line import run_lines
+from chaosreplay.config import Settings
+from chaosreplay.events import Event, Run, mark_id
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks.influx import InfluxTarget, influx_config
+from chaosreplay.sinks.influx_line import run_lines
 from tests.conftest import JOURNALS
 from tests.influx_server import influxd  # noqa: F401 (pytest fixture)
 from tests.procs import IN_CI

@@ -6,9 +6,9 @@ from datetime import timezone
 
 import pytest
 
-from replay.errors import JournalError
-from replay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, PHASE, run_id_for
-from replay.journal import journal_to_run, read_journal, read_side_file, read_source
+from chaosreplay.errors import JournalError
+from chaosreplay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, PHASE, run_id_for
+from chaosreplay.journal import journal_to_run, read_journal, read_side_file, read_source
 
 from .conftest import JOURNALS
 
@@ -255,7 +255,7 @@ def test_recorded_extension_supplies_phases_marks_and_run_id_without_changing_ac
     run = journal_to_run(plain, "plain")
     method = next(e for e in run.events if e.kind == PHASE and e.phase == "method")
     precise_method = method.evolve(start=method.start.replace(microsecond=0), fields={"recorded": True})
-    from replay.events import MARK, Event, mark_id
+    from chaosreplay.events import MARK, Event, mark_id
 
     mark = Event(id=mark_id(run.run_id, "peak", 0), run_id=run.run_id, kind=MARK, name="peak",
                  start=method.start, fields={"rps": 120})
@@ -306,7 +306,7 @@ def test_side_file_with_a_bad_middle_line_names_it(tmp_path):
 
 
 def _recorded_mark(run):
-    from replay.events import MARK, Event, mark_id
+    from chaosreplay.events import MARK, Event, mark_id
 
     return Event(id=mark_id(run.run_id, "peak", 0), run_id=run.run_id, kind=MARK, name="peak",
                  phase="method", start=run.experiment.start, tags={"team": "sre"}, fields={"rps": 1})
@@ -421,7 +421,7 @@ def test_side_file_is_opened_once(monkeypatch, tmp_path):
 
 
 def test_recursive_glob_finds_journals_at_any_depth(tmp_path, monkeypatch):
-    from replay.journal import expand_inputs
+    from chaosreplay.journal import expand_inputs
 
     for folder in ("a", "a/b", "a/b/c"):
         (tmp_path / "runs" / folder).mkdir(parents=True)

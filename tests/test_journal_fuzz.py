@@ -7,10 +7,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay.cli import replay
-from replay.errors import JournalError
-from replay.events import MARK, Event, mark_id
-from replay.journal import EXTENSION_NAME, journal_to_run
+from chaosreplay.cli import replay
+from chaosreplay.errors import JournalError
+from chaosreplay.events import MARK, Event, mark_id
+from chaosreplay.journal import EXTENSION_NAME, journal_to_run
 
 from .conftest import JOURNALS
 

@@ -13,8 +13,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from replay.cli import replay
-from replay.journal import EXTENSION_NAME, read_journal, read_source
+from chaosreplay.cli import replay
+from chaosreplay.journal import EXTENSION_NAME, read_journal, read_source
 from tests.blackhole import Blackhole, Refusing
 from tests.test_delivery_influx import DATABASE, RestartableInfluxd
 
@@ -44,7 +44,7 @@ def experiment(controls=(), pause=0.01, title="live e2e"):
 
 
 def influx_control(url, **options):
-    return {"name": "influx", "provider": {"type": "python", "module": "controls.influx", "arguments": {
+    return {"name": "influx", "provider": {"type": "python", "module": "chaosreplay.controls.influx", "arguments": {
         "url": url, "database": DATABASE, "create_database": True, **options}}}
 
 

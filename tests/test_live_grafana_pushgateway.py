@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from controls.live import LiveShipping
-from replay.journal import read_journal
-from replay.sinks.grafana_annotations import run_annotations, run_tag
+from chaosreplay.controls.live import LiveShipping
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks.grafana_annotations import run_annotations, run_tag
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, grafana  # noqa: F401 (fixture)
 from tests.prometheus_servers import pushgateway  # noqa: F401 (fixture)
@@ -77,7 +77,7 @@ def test_pushgateway_group_holds_the_run_and_is_deleted_at_the_end_when_asked(pu
 
 
 def test_one_chaos_run_ships_to_influx_grafana_and_pushgateway(tmp_path, influxd, grafana, pushgateway):
-    control = {"name": "live", "provider": {"type": "python", "module": "controls.live", "arguments": {
+    control = {"name": "live", "provider": {"type": "python", "module": "chaosreplay.controls.live", "arguments": {
         "influx": {"url": influxd.url, "database": "live", "create_database": True},
         "grafana": [{"url": grafana.url, "token": EDITOR_TOKEN}],
         "pushgateway": {"url": pushgateway.url, "job": "live-e2e"},
@@ -96,7 +96,7 @@ def test_one_chaos_run_ships_to_influx_grafana_and_pushgateway(tmp_path, influxd
 
 def test_a_long_action_is_on_grafana_while_it_runs_then_becomes_one_region(tmp_path, grafana):
     document = experiment([{"name": "grafana", "provider": {
-        "type": "python", "module": "controls.grafana",
+        "type": "python", "module": "chaosreplay.controls.grafana",
         "arguments": {"url": grafana.url, "token": EDITOR_TOKEN}}}])
     document["method"] = [{"type": "action", "name": "long-action",
                            "provider": {"type": "process", "path": "sleep", "arguments": "3"}}]
@@ -130,7 +130,7 @@ def test_a_long_action_is_on_grafana_while_it_runs_then_becomes_one_region(tmp_p
 
 def test_a_token_from_secrets_reaches_grafana_but_no_file_or_output(tmp_path, grafana):
     document = experiment([{"name": "grafana", "provider": {
-        "type": "python", "module": "controls.grafana",
+        "type": "python", "module": "chaosreplay.controls.grafana",
         "arguments": {"url": grafana.url, "token": "${grafana_token}"}}}])
     document["secrets"] = {"grafana": {"grafana_token": {"type": "env", "key": "GRAFANA_TOKEN"}}}
     (tmp_path / "secret.json").write_text(json.dumps(document), encoding="utf-8")

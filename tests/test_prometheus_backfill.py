@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from replay.config import Settings
-from replay.events import Event, Run, activity_id, experiment_id
-from replay.journal import read_journal
-from replay.sinks import openmetrics, remote_write
-from replay.sinks.prometheus_series import RUN_ID_LABEL, run_families
-from replay.timeline import shift_to
+from chaosreplay.config import Settings
+from chaosreplay.events import Event, Run, activity_id, experiment_id
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks import openmetrics, remote_write
+from chaosreplay.sinks.prometheus_series import RUN_ID_LABEL, run_families
+from chaosreplay.timeline import shift_to
 from tests.conftest import JOURNALS, REPO
 from tests.procs import require_binary
 from tests.prometheus_servers import Prometheus, start_prometheus

@@ -6,12 +6,12 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from replay.cli import replay
-from replay.config import Settings
-from replay.errors import EXIT_INVALID_CONFIG, ConfigError
-from replay.journal import read_journal
-from replay.sinks import openmetrics, pushgateway, remote_write
-from replay.sinks.prometheus_series import RUN_ID_LABEL, experiment_ref_for
+from chaosreplay.cli import replay
+from chaosreplay.config import Settings
+from chaosreplay.errors import EXIT_INVALID_CONFIG, ConfigError
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks import openmetrics, pushgateway, remote_write
+from chaosreplay.sinks.prometheus_series import RUN_ID_LABEL, experiment_ref_for
 from tests.conftest import JOURNALS
 
 BASIC = os.path.join(JOURNALS, "generated-basic.json")

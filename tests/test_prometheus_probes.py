@@ -1,4 +1,4 @@
-"""`replay.probes.prometheus`: time parsing, the automatic step, and the probes against a real Prometheus."""
+"""`chaosreplay.probes.prometheus`: time parsing, the automatic step, and the probes against a real Prometheus."""
 import json
 import os
 import subprocess
@@ -13,11 +13,11 @@ from chaoslib.exceptions import ActivityFailed
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay.config import Settings
-from replay.journal import read_journal
-from replay.probes.prometheus import MAX_POINTS, auto_step, parse_time, query, query_interval
-from replay.sinks import remote_write
-from replay.sinks.prometheus_series import RUN_ID_LABEL
+from chaosreplay.config import Settings
+from chaosreplay.journal import read_journal
+from chaosreplay.probes.prometheus import MAX_POINTS, auto_step, parse_time, query, query_interval
+from chaosreplay.sinks import remote_write
+from chaosreplay.sinks.prometheus_series import RUN_ID_LABEL
 from tests.blackhole import Blackhole
 from tests.conftest import JOURNALS
 from tests.prometheus_servers import Prometheus, start_prometheus
@@ -144,11 +144,11 @@ def test_chaos_run_with_the_probes_gets_the_payload(backfilled, tmp_path):
 
     def probe(name, func, arguments):
         return {"type": "probe", "name": name, "provider": {
-            "type": "python", "module": "replay.probes.prometheus", "func": func, "arguments": arguments}}
+            "type": "python", "module": "chaosreplay.probes.prometheus", "func": func, "arguments": arguments}}
 
     experiment = {
         "title": "probes against a real Prometheus",
-        "description": "query and query_interval from replay.probes.prometheus",
+        "description": "query and query_interval from chaosreplay.probes.prometheus",
         "configuration": {"prometheus_base_url": prometheus.url},
         "method": [
             probe("status", "query", {"query": selector, "when": run.experiment.end.isoformat()}),

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from replay.delivery import LiveBatch
-from replay.events import Event, Run, activity_id, experiment_id
-from replay.journal import read_journal
-from replay.sinks.prometheus_series import (
+from chaosreplay.delivery import LiveBatch
+from chaosreplay.events import Event, Run, activity_id, experiment_id
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks.prometheus_series import (
     EXPERIMENT_REF_LABEL,
     RUN_ID_LABEL,
     experiment_ref_for,

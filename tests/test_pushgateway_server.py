@@ -7,13 +7,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from replay.config import Settings
-from replay.delivery import LiveBatch
-from replay.events import Event, Run, activity_id, experiment_id
-from replay.journal import read_journal
-from replay.sinks.pushgateway import SUMMARY_NOTE, PushgatewayConfig, PushgatewayTarget, targets
-from replay.sinks.prometheus_http import Endpoint
-from replay.sinks.prometheus_series import RUN_ID_LABEL
+from chaosreplay.config import Settings
+from chaosreplay.delivery import LiveBatch
+from chaosreplay.events import Event, Run, activity_id, experiment_id
+from chaosreplay.journal import read_journal
+from chaosreplay.sinks.pushgateway import SUMMARY_NOTE, PushgatewayConfig, PushgatewayTarget, targets
+from chaosreplay.sinks.prometheus_http import Endpoint
+from chaosreplay.sinks.prometheus_series import RUN_ID_LABEL
 from tests.blackhole import Blackhole, Refusing
 from tests.conftest import JOURNALS
 from tests.prometheus_servers import prometheus, pushgateway  # noqa: F401 (fixtures)

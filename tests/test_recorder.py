@@ -15,10 +15,10 @@ from chaoslib.experiment import run_experiment
 from chaoslib.run import EventHandlerRegistry
 from chaoslib.types import Schedule, Strategy
 
-import controls.recorder as recorder_module
-from controls.recorder import Recorder, install, mark
-from replay.events import Event, activity_id
-from replay.journal import EXTENSION_NAME, journal_to_run, read_side_file
+import chaosreplay.controls.recorder as recorder_module
+from chaosreplay.controls.recorder import Recorder, install, mark
+from chaosreplay.events import Event, activity_id
+from chaosreplay.journal import EXTENSION_NAME, journal_to_run, read_side_file
 
 from .conftest import REPO
 
@@ -34,7 +34,7 @@ def experiment_helpers_importable(monkeypatch, tmp_path):
     monkeypatch.setattr(recorder_module, "_warned", set())
 
 
-def _control(module="controls.recorder", name="chaostoolkit-replay", **arguments):
+def _control(module="chaosreplay.controls.recorder", name="chaostoolkit-replay", **arguments):
     provider = {"type": "python", "module": module}
     if arguments:
         provider["arguments"] = arguments
@@ -226,7 +226,7 @@ def test_hooks_era_warns_when_automatic_false_would_record_no_activity(monkeypat
     monkeypatch.setattr(recorder_module, "EVENT_REGISTRY_SUPPORTED", False)
     monkeypatch.setattr(recorder_module, "_warned", set())
     caplog.set_level(logging.WARNING)
-    control = {"name": "replay-recorder", "provider": {"type": "python", "module": "controls.recorder"}}
+    control = {"name": "replay-recorder", "provider": {"type": "python", "module": "chaosreplay.controls.recorder"}}
     if automatic is not None:
         control["automatic"] = automatic
     experiment = {"title": "t", "method": [], "controls": [control]}

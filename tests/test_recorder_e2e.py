@@ -16,8 +16,8 @@ from collections import Counter
 
 import pytest
 
-from replay.events import Event, activity_id, mark_id, phase_id, run_id_for
-from replay.journal import EXTENSION_NAME, journal_to_run, read_journal, read_side_file, recorded_extension
+from chaosreplay.events import Event, activity_id, mark_id, phase_id, run_id_for
+from chaosreplay.journal import EXTENSION_NAME, journal_to_run, read_journal, read_side_file, recorded_extension
 
 from .conftest import REPO
 
@@ -31,7 +31,7 @@ SECRET = "s3cr3t-token-value"  # declared in basic.json's configuration
 
 
 def _control(arguments=None):
-    provider = {"type": "python", "module": "controls.recorder"}
+    provider = {"type": "python", "module": "chaosreplay.controls.recorder"}
     if arguments:
         provider["arguments"] = arguments
     return {"provider": provider}

@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from controls.recorder import EVENT_REGISTRY_SUPPORTED
-from replay.journal import journal_to_run, read_side_file
+from chaosreplay.controls.recorder import EVENT_REGISTRY_SUPPORTED
+from chaosreplay.journal import journal_to_run, read_side_file
 from tests.blackhole import Refusing
 from tests.test_live_controls import chaos_run, deliveries, experiment, influx_control
 from tests.test_recorder_e2e import _of, _recorded, _run, _side_file_lines

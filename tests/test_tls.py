@@ -16,10 +16,10 @@ from click.testing import CliRunner
 
 from chaoslib.exceptions import ActivityFailed
 
-from replay.cli import replay
-from replay.journal import read_journal
-from replay.probes import prometheus as prometheus_probes
-from replay.sinks.grafana_annotations import run_tag
+from chaosreplay.cli import replay
+from chaosreplay.journal import read_journal
+from chaosreplay.probes import prometheus as prometheus_probes
+from chaosreplay.sinks.grafana_annotations import run_tag
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
 from tests.influx_server import start_influxd, stored_events

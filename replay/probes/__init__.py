@@ -1,1 +1,1 @@
-"""Chaos Toolkit probes shipped with chaostoolkit-replay (`replay.probes.prometheus`)."""
+"""Chaos Toolkit probes shipped with chaostoolkit-replay (`chaosreplay.probes.prometheus`)."""

@@ -2,7 +2,7 @@
 
 Moving an experiment from chaostoolkit-prometheus is a change of module only::
 
-    "provider": {"type": "python", "module": "replay.probes.prometheus",
+    "provider": {"type": "python", "module": "chaosreplay.probes.prometheus",
                  "func": "query", "arguments": {"query": "up", "when": "2 minutes ago"}}
 
 The base URL comes from `configuration.prometheus_base_url`; the probes return

@@ -1,11 +1,11 @@
 """Sinks: where Events go. Each sink module is a pure serializer plus a small transport.
 
-A sink module (``replay.sinks.<name>``) exposes:
+A sink module (``chaosreplay.sinks.<name>``) exposes:
 
 - ``OPTIONS``: the click options it adds to ``chaos-replay`` (a list of
   ``click.option(...)`` decorators);
 - ``targets(settings) -> list[Target]``: its targets resolved from a
-  :class:`replay.config.Settings`, raising :class:`replay.errors.ConfigError`
+  :class:`chaosreplay.config.Settings`, raising :class:`chaosreplay.errors.ConfigError`
   naming the key at fault. No target configured -> ``[]``.
 
 A ``Target`` has a ``label`` (kind and URL, never a credential) and:

@@ -3,7 +3,7 @@
 `run_families(run)` turns a run's events into gauge families whose samples sit
 at the events' true times. The pushgateway sink publishes the last value of
 each series (`text_exposition`, no timestamps: the pushgateway refuses them),
-remote write sends every sample with its timestamp (`replay.sinks.remote_write`)
+remote write sends every sample with its timestamp (`chaosreplay.sinks.remote_write`)
 and `openmetrics_text` writes them for `promtool tsdb create-blocks-from
 openmetrics`. Every value and timestamp derives from the events alone, so a run
 replayed twice yields the same samples: Prometheus stores them once.

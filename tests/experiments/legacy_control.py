@@ -3,7 +3,7 @@
 `configure_control` does not name `event_registry`, so chaoslib does not pass
 one; the tests switch the recorder to its hook mode before running.
 """
-from controls.recorder import hook_functions, install
+from chaosreplay.controls.recorder import hook_functions, install
 
 
 def configure_control(events_path=None, tags=None, **arguments):

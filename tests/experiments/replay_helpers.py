@@ -30,7 +30,7 @@ def mark_with_odd_fields():
     """A mark whose fields JSON cannot encode as they are."""
     from datetime import datetime, timezone
 
-    from controls.recorder import mark
+    from chaosreplay.controls.recorder import mark
 
     return mark("odd", fields={"ratio": float("nan"), "ids": (1, 2),
                                "at": datetime(2024, 1, 1, tzinfo=timezone.utc),

@@ -1,0 +1,1 @@
+"""Deprecated: `chaosreplay.controls` (see chaosreplay._deprecated_names)."""

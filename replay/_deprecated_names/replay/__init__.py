@@ -1,0 +1,1 @@
+"""Deprecated: `chaosreplay` (see chaosreplay._deprecated_names)."""

@@ -1,0 +1,1 @@
+"""Deprecated: `chaosreplay.probes` (see chaosreplay._deprecated_names)."""
