@@ -272,7 +272,9 @@ class _Drawing:
     def svg(self) -> str:
         height = _LEGEND_HEIGHT + sum(self._run_height(layout) for layout in self.layouts) + 10
         out = self.parts
-        out.append(f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="{_WIDTH}" height="{height}" '
+        # In the page, Tab goes from bar to bar: the drawing itself takes no focus.
+        focus = ' tabindex="-1"' if self.interactive else ""
+        out.append(f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline"{focus} width="{_WIDTH}" height="{height}" '
                    f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="12" role="img" '
                    f'aria-label="Chaos Toolkit run timeline">')
         out.append(f'<rect width="{_WIDTH}" height="{height}" fill="#ffffff"/>')
