@@ -224,6 +224,9 @@ def journal_to_run(document: Any, source: str) -> Run:
     interruption = _derived_interruption(reader, journal, run_id, activities, end or start)
     if interruption:
         derived.append(interruption)
+    run_tags = _recorded_tags(reader, extension, recorded) if extension else None
+    if run_tags:
+        derived = [event.evolve(tags={**run_tags, **event.tags}) for event in derived]
     return Run(
         run_id,
         source,
@@ -253,6 +256,20 @@ def _recorded_run_id(reader: _Reader, extension: Optional[Dict[str, Any]]) -> Op
     if not extension or extension.get("run_id") is None:
         return None
     return reader.expect(extension["run_id"], str, "$.extensions[].run_id", "a string")
+
+
+def _recorded_tags(reader: _Reader, extension: Dict[str, Any], recorded: List[Event]) -> Mapping[str, str]:
+    """The recorder's user tags, which every event of the run carries in the side file and
+    live: recorded in the extension, or (older recorders wrote no `tags`) on its experiment event."""
+    location = f"$.extensions[name={EXTENSION_NAME}].tags"
+    tags = extension.get("tags")
+    if tags is None:
+        started = [event for event in recorded if event.kind == EXPERIMENT]
+        return started[0].tags if started else {}
+    reader.expect(tags, dict, location, "an object")
+    for key, value in tags.items():
+        reader.expect(value, str, f"{location}.{key}", "a string")
+    return tags
 
 
 def _recorded_events(reader: _Reader, extension: Dict[str, Any]) -> List[Event]:
