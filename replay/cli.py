@@ -24,6 +24,7 @@ from .errors import (
 )
 from .events import Run, parse_time
 from .journal import cycle_collection_paused, expand_inputs, read_source
+from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
 from .render import delivery_text, plans_text, run_document, timeline_text
 from .sinks import Delivery, sink_modules
@@ -78,8 +79,9 @@ def _with_sink_options(command):
 
 @click.command(name="replay", epilog=EXIT_CODES_HELP)
 @click.argument("journals", nargs=-1, required=True)
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Timeline as readable text or one JSON document.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "html", "svg"]), default="text",
+              show_default=True, help="Timeline as readable text, one JSON document, or a picture of the runs: "
+                                      "a self-contained HTML page or an SVG drawing.")
 @click.option("--dry-run", is_flag=True, help="Resolve targets and build every request; send nothing, show them.")
 @click.option("--shift-to", callback=_parse_shift, metavar="now|ISO-8601",
               help="Re-time each run to start at this instant, keeping every offset.")
@@ -305,6 +307,7 @@ def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared
     """
     failed, reported = False, set()
     modules = sink_modules()
+    named = _sinks_the_command_names(modules, sink_options, env, config_file, config_vars)
     for item in inputs:
         run = item.settings_run
         # The journal's live controls name targets too, below --config.
@@ -321,8 +324,17 @@ def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared
                     if not any(known is target for known in targets):
                         targets.append(target)
             except ConfigError as error:
-                failed = True
                 message = f"{run.source}: {error}"
+                if named and module not in named and error.key.startswith("configuration"):
+                    # The journal's own target, in a sink the command does not send to:
+                    # e.g. the `configuration.grafana` chaosdb left in a journal replayed
+                    # to InfluxDB only. The targets the command names still get the run.
+                    message += "; not sent to (the command names its own targets)"
+                    if message not in reported:
+                        reported.add(message)
+                        _warning(message)
+                    continue
+                failed = True
                 if message not in reported:
                     reported.add(message)
                     _error(message)
@@ -330,6 +342,21 @@ def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared
         if item.run is None:
             item.settings_run = None  # read again when its turn comes
     return failed
+
+
+def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
+    """The sink modules given a target by the command itself (flags, environment, --config),
+    whatever the journals say. A module whose settings are wrong there counts as named:
+    its error is reported when the runs' targets are resolved."""
+    settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    named = []
+    for module in modules:
+        try:
+            if module.targets(settings):
+                named.append(module)
+        except ConfigError:
+            named.append(module)
+    return named
 
 
 class _SharedTargets:
@@ -384,13 +411,21 @@ def _progress(count: int, dry_run: bool):
 
 class _Output:
     """The runs printed one by one: a text timeline each, or one JSON document
-    streamed run by run (the same text `json.dumps(..., indent=2)` of the whole gives)."""
+    streamed run by run (the same text `json.dumps(..., indent=2)` of the whole gives),
+    or a picture of all the runs at the end."""
 
     def __init__(self, output_format: str):
         self.json = output_format == "json"
+        self._picture = PICTURE_FORMATS.get(output_format)
+        self._pictured: List[Run] = []
         self._first = True
 
     def run(self, run: Run, plans, deliveries) -> None:
+        if self._picture is not None:
+            self._pictured.append(run)
+            # stdout holds the picture alone: what was sent is said on stderr.
+            _echo_text(None, plans, deliveries, err=True)
+            return
         if not self.json:
             _echo_text(timeline_text(run), plans, deliveries)
             return
@@ -400,20 +435,27 @@ class _Output:
         click.echo(head + textwrap.indent(document, "    ", lambda line: True), nl=False)
 
     def close(self) -> None:
-        if self.json:
+        if self._picture is not None:
+            click.echo(self._picture(self._pictured), nl=False)
+        elif self.json:
             click.echo('{\n  "runs": []\n}' if self._first else "\n  ]\n}")
 
 
-def _echo_text(timeline: str, plans, deliveries) -> None:
-    click.echo(timeline)
+def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) -> None:
+    if timeline is not None:
+        click.echo(timeline, err=err)
     for label, requests in plans or []:
-        click.echo(plans_text(label, requests))
+        click.echo(plans_text(label, requests), err=err)
     for delivery in deliveries:
-        click.echo(delivery_text(delivery))
+        click.echo(delivery_text(delivery), err=err)
 
 
 def _error(message: str) -> None:
     click.echo(f"chaos-replay: error: {message}", err=True)
+
+
+def _warning(message: str) -> None:
+    click.echo(f"chaos-replay: warning: {message}", err=True)
 
 
 def main():
