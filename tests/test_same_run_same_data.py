@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from chaosreplay.cli import replay
 from chaosreplay.journal import read_journal, read_side_file
 from chaosreplay.sinks.prometheus_series import RUN_ID_LABEL
+from tests.grafana_standin import EDITOR_TOKEN, grafana  # noqa: F401 (fixtures)
 from tests.influx_server import influx_db, influxd, stored_events  # noqa: F401 (fixtures)
 from tests.prometheus_servers import Prometheus, start_prometheus
 from tests.test_live_controls import chaos_run, experiment
@@ -88,3 +89,20 @@ def test_remote_write_of_side_file_and_journal_is_one_series_per_run(tmp_path, r
         lambda result: len(result) >= 1, at=at)
     assert len(found) == 1, [series["metric"] for series in found]
     assert found[0]["metric"]["team"] == "sre"
+
+
+def test_replaying_to_grafana_with_flags_keeps_the_tags_the_journal_configured(tmp_path, grafana, monkeypatch):
+    # chaosdb's way: the server and its tags in `configuration.grafana`, the token in the environment.
+    port = int(grafana.url.rsplit(":", 1)[1])
+    document = experiment([{"name": "grafana", "provider": {"type": "python", "module": "chaosreplay.controls.grafana"}}])
+    document["configuration"] = {"grafana": {"host": "127.0.0.1", "port": port, "protocol": "http", "tags": ["web"]}}
+    monkeypatch.setenv("GRAFANA_TOKEN", EDITOR_TOKEN)
+    completed, _, journal_path = chaos_run(tmp_path, "grafana-tags", document)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    live = {annotation.id: sorted(annotation.tags) for annotation in grafana.annotations.values()}
+    assert live and all("web" in tags for tags in live.values())
+    sent = grafana.count()
+
+    _replay(journal_path, "--grafana-url", grafana.url, "--grafana-token", EDITOR_TOKEN)
+    assert {annotation.id: sorted(annotation.tags) for annotation in grafana.annotations.values()} == live
+    assert [request.method for request in grafana.requests[sent:]] == ["GET"], "no PATCH, no POST"
