@@ -246,10 +246,21 @@ def _reject_non_journals(reader: _Reader, journal: Dict[str, Any]) -> None:
     run = journal.get("run")
     if "experiment" not in journal or ("start" not in journal and "run" not in journal):
         raise reader.fail("$", "not a chaostoolkit journal (no experiment/start/run)")
-    if isinstance(run, list) and any(
-        isinstance(entry, dict) and "kind" in entry and "activity" not in entry for entry in run
-    ):
+    if isinstance(run, list) and any(_is_pre_1_0_entry(entry) for entry in run):
         raise reader.fail("$.run", "pre-1.0 (2017) journal format is not supported")
+
+
+def _is_pre_1_0_entry(entry: Any) -> bool:
+    """chaoslib before 0.8 wrote run entries without an activity, and then
+    method steps (a `title` holding `action`/`probes` objects) instead of named
+    activities: neither has the names, statuses or phases a replay is made of."""
+    if not isinstance(entry, dict):
+        return False
+    if "kind" in entry and "activity" not in entry:
+        return True
+    activity = entry.get("activity")
+    return (isinstance(activity, dict) and "name" not in activity and "title" in activity
+            and any(key in activity for key in ("action", "probes", "probe")))
 
 
 def _recorded_run_id(reader: _Reader, extension: Optional[Dict[str, Any]]) -> Optional[str]:
@@ -425,6 +436,12 @@ def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
     provider = activity.get("provider")
     if isinstance(provider, (dict, Mapping)) and isinstance(provider.get("type"), str):
         fields["provider"] = provider["type"]
+        # chaosdb recorded a Python provider's module and function (its InfluxDB
+        # fields, its Grafana tag): code names, never an argument's value.
+        if provider["type"] == "python":
+            for key in ("module", "func"):
+                if isinstance(provider.get(key), str) and provider[key]:
+                    fields[key] = provider[key]
     return fields
 
 
