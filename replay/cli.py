@@ -2,8 +2,11 @@
 import json
 import logging
 import os
+import shutil
 import sys
 import textwrap
+import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from datetime import datetime, timezone
@@ -41,6 +44,8 @@ MAX_PENDING_RUNS = 256
 MAX_PENDING_EVENTS = 50_000
 # Runs read to resolve their targets are kept for sending while they hold fewer events in all.
 KEPT_EVENTS = 200_000
+# How often the progress line on a terminal is redrawn, at most.
+PROGRESS_SECONDS = 0.2
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 2 usage error; 3 invalid journal input; "
@@ -145,6 +150,8 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     # Every run's targets are resolved before anything is sent (a configuration error
     # sends nothing). The runs read for that are kept while they are few; the others
     # are read again when their turn comes, so memory does not grow with the input.
+    shared = _SharedTargets()
+    resolver = _TargetResolver(sink_options, env, config_file, config_vars, shared)
     inputs: List[_Input] = []
     kept_events = 0
     for path in expand_inputs(journals):
@@ -154,15 +161,12 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
             _error(str(error))
             exit_code = error.exit_code
             continue
-        if kept_events + len(run.events) <= KEPT_EVENTS:
-            kept_events += len(run.events)
-            inputs.append(_Input(path, run))
-        else:
-            inputs.append(_Input(path, None, run))
-
-    shared = _SharedTargets()
-    config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared)
-    if config_failed:
+        targets = resolver.targets_of(run)
+        keep = kept_events + len(run.events) <= KEPT_EVENTS
+        kept_events += len(run.events) if keep else 0
+        inputs.append(_Input(path, run if keep else None, targets))
+        del run
+    if resolver.failed:
         sys.exit(EXIT_INVALID_CONFIG)
 
     def runs() -> Iterator[Tuple[Optional[Run], list, Optional[JournalError]]]:
@@ -176,7 +180,11 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
                 yield None, item.targets, error
 
     undelivered, read_failed = _send_and_show(read_ahead(runs(), READ_AHEAD_RUNS), dry_run, only_undelivered,
-                                              output_format, len(inputs))
+                                              output_format, len(inputs), shared.targets)
+    # Targets that write once every run is in (the OpenMetrics file of many runs).
+    for problem in shared.finish_all():
+        _error(problem)
+        undelivered = True
     shared.close_all()
     if read_failed and exit_code == EXIT_OK:
         exit_code = read_failed
@@ -188,17 +196,15 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 class _Input:
     """A journal named on the command line: its path, its run if kept, its targets."""
 
-    __slots__ = ("path", "run", "targets", "settings_run")
+    __slots__ = ("path", "run", "targets")
 
-    def __init__(self, path: str, run: Optional[Run], settings_run: Optional[Run] = None):
+    def __init__(self, path: str, run: Optional[Run], targets: list):
         self.path = path
         self.run = run
-        self.targets: list = []
-        # The run targets are resolved from, when it is not kept.
-        self.settings_run = settings_run if run is None else run
+        self.targets = targets
 
 
-def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tuple[bool, int]:
+def _send_and_show(runs, dry_run, only_undelivered, output_format, count, targets) -> Tuple[bool, int]:
     """Send (or plan) each run and print it in input order as its deliveries complete.
 
     Returns whether some event was not delivered, and the exit code of a journal
@@ -210,7 +216,7 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tup
     pending_events = 0
     dispatched = flushed_at = 0
     out = _Output(output_format)
-    with _progress(count, dry_run) as progress:
+    with _progress(count, dry_run, targets) as progress:
 
         def show_oldest() -> None:
             nonlocal undelivered, pending_events
@@ -218,7 +224,7 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tup
             pending_events -= len(run.events)
             deliveries = [future.result() for future in futures]
             undelivered = undelivered or any(not d.ok for d in deliveries)
-            progress.update(1)
+            progress.update(run)
             out.run(run, None, deliveries)
 
         for run, targets, error in runs:
@@ -301,50 +307,52 @@ def _by_server(targets) -> List[Tuple[str, list]]:
     return list(groups.items())
 
 
-def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared) -> bool:
-    """Every target of every run, before anything is sent; config errors all reported.
-    Returns whether one was found.
+class _TargetResolver:
+    """Every target of every run, before anything is sent; config errors all reported
+    (`failed` says whether there was one).
 
     Precedence: flags, environment, --config, the journal's live controls, then
     its configuration (chaosdb keys) and secrets.
     """
-    failed, reported = False, set()
-    modules = sink_modules()
-    named = _sinks_the_command_names(modules, sink_options, env, config_file, config_vars)
-    for item in inputs:
-        run = item.settings_run
+
+    def __init__(self, sink_options, env, config_file, config_vars, shared):
+        self.sink_options, self.env, self.config_file, self.config_vars = sink_options, env, config_file, config_vars
+        self.shared = shared
+        self.modules = sink_modules()
+        self.named = _sinks_the_command_names(self.modules, sink_options, env, config_file, config_vars)
+        self.failed = False
+        self._reported: set = set()
+
+    def targets_of(self, run: Run) -> list:
         # The journal's live controls name targets too, below --config.
-        file_layer = {**sections_from_controls(run.controls), **config_file}
-        settings = Settings(cli=sink_options, env=env, file=file_layer,
+        file_layer = {**sections_from_controls(run.controls), **self.config_file}
+        settings = Settings(cli=self.sink_options, env=self.env, file=file_layer,
                             configuration=run.configuration, secrets=run.secrets,
-                            variables=config_vars)
+                            variables=self.config_vars)
         targets = []
-        for module in modules:
+        for module in self.modules:
             try:
                 for target in module.targets(settings):
-                    target = shared.get(target)
+                    target = self.shared.get(target)
                     # Named twice (a URL given twice): sent once, not twice at the same time.
                     if not any(known is target for known in targets):
                         targets.append(target)
             except ConfigError as error:
                 message = f"{run.source}: {error}"
-                if named and module not in named and error.key.startswith("configuration"):
+                if self.named and module not in self.named and error.key.startswith("configuration"):
                     # The journal's own target, in a sink the command does not send to:
                     # e.g. the `configuration.grafana` chaosdb left in a journal replayed
                     # to InfluxDB only. The targets the command names still get the run.
                     message += "; not sent to (the command names its own targets)"
-                    if message not in reported:
-                        reported.add(message)
+                    if message not in self._reported:
+                        self._reported.add(message)
                         _warning(message)
                     continue
-                failed = True
-                if message not in reported:
-                    reported.add(message)
+                self.failed = True
+                if message not in self._reported:
+                    self._reported.add(message)
                     _error(message)
-        item.targets = targets
-        if item.run is None:
-            item.settings_run = None  # read again when its turn comes
-    return failed
+        return targets
 
 
 def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
@@ -370,8 +378,8 @@ class _SharedTargets:
         self._targets: list = []
 
     @property
-    def count(self) -> int:
-        return len(self._targets)
+    def targets(self) -> list:
+        return list(self._targets)
 
     def get(self, target):
         for known in self._targets:
@@ -381,6 +389,16 @@ class _SharedTargets:
                 return known
         self._targets.append(target)
         return target
+
+    def finish_all(self) -> List[str]:
+        """Let the targets that write at the end do it; their problems, one line each."""
+        problems = []
+        for target in self._targets:
+            finish = getattr(target, "finish", None)
+            problem = finish() if finish is not None else None
+            if problem:
+                problems.append(f"{target.label}: {problem}")
+        return problems
 
     def close_all(self) -> None:
         for target in self._targets:
@@ -395,7 +413,7 @@ def _close(target) -> None:
 
 
 class _NoProgress:
-    def update(self, _steps):
+    def update(self, _run):
         pass
 
     def __enter__(self):
@@ -405,10 +423,64 @@ class _NoProgress:
         return False
 
 
-def _progress(count: int, dry_run: bool):
-    """A progress bar on a terminal for long work; nothing when piped."""
+class _Progress:
+    """One line on a terminal (stderr) while runs are sent: runs and events done, and the
+    requests each target's server has answered so far."""
+
+    def __init__(self, count: int, targets, stream=None, columns: Optional[int] = None):
+        self.stream = stream or sys.stderr
+        self.columns = columns
+        self.count = count
+        self.runs = self.events = 0
+        self.requests: Dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._drawn = 0.0
+        self._width = 0
+        for target in targets:
+            session = getattr(target, "session", None)
+            if session is not None:
+                self.requests[target.label] = 0
+                session.hooks["response"].append(self._counter(target.label))
+
+    def _counter(self, label: str):
+        def count(response, *args, **kwargs):
+            with self._lock:
+                self.requests[label] += 1
+        return count
+
+    def text(self) -> str:
+        with self._lock:
+            requests_ = "; ".join(f"{label}: {number:,} request(s)" for label, number in self.requests.items())
+        return (f"replaying: {self.runs:,}/{self.count:,} runs, {self.events:,} events"
+                + (f"; {requests_}" if requests_ else ""))
+
+    def update(self, run: Run) -> None:
+        self.runs += 1
+        self.events += len(run.events)
+        now = time.monotonic()
+        if now - self._drawn >= PROGRESS_SECONDS or self.runs == self.count:
+            self._drawn = now
+            self._draw(self.text())
+
+    def _draw(self, text: str) -> None:
+        self._width = max(1, (self.columns or shutil.get_terminal_size().columns) - 1)
+        self.stream.write("\r" + text[: self._width].ljust(self._width))
+        self.stream.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+        return False
+
+
+def _progress(count: int, dry_run: bool, targets):
+    """A progress line on a terminal for long work; nothing when piped."""
     if not dry_run and count > 1 and sys.stderr.isatty():
-        return click.progressbar(length=count, label="replaying", file=sys.stderr)
+        return _Progress(count, targets)
     return _NoProgress()
 
 
