@@ -34,6 +34,7 @@ from chaosreplay.delivery import (
     warning_line,
 )
 from chaosreplay.errors import ConfigError
+from chaosreplay.render import printable
 from chaosreplay.sinks import sink_modules
 
 __all__ = ["LiveShipping", "start", "configure_control", "configure_control_for", "journal_path_from_argv"]
@@ -105,7 +106,7 @@ class LiveShipping:
                 # A pushgateway group only makes sense while the run goes on.
                 problem = target.delete_group()
                 if problem:
-                    logger.warning(f"live delivery to {report.label}: {problem}")
+                    logger.warning(f"live delivery to {printable(report.label)}: {printable(problem)}")
         self.fail_if_strict(journal)
         return {DELIVERIES_KEY: self.engine.record()}
 
@@ -134,7 +135,7 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
     try:
         shipping = LiveShipping(sections, options, configuration, secrets, name=name)
     except ConfigError as error:
-        logger.error(f"{name}: {error}; events are recorded but not shipped live")
+        logger.error(f"{name}: {printable(error)}; events are recorded but not shipped live")
         return None
     recorder.add_listener(shipping.offer)
     # The recorder calls it once the run is over, from chaoslib's run event registry or,

@@ -22,7 +22,7 @@ from .errors import (
 )
 from .events import Run, parse_time
 from .journal import cycle_collection_paused, expand_inputs, read_source
-from .render import delivery_text, plans_text, run_document, timeline_text
+from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
@@ -315,7 +315,7 @@ def _echo_text(timeline: str, plans, deliveries) -> None:
 
 
 def _error(message: str) -> None:
-    click.echo(f"chaos-replay: error: {message}", err=True)
+    click.echo(f"chaos-replay: error: {printable(message)}", err=True)
 
 
 def main():

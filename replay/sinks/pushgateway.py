@@ -164,7 +164,8 @@ class PushgatewayTarget:
         self.session.close()
 
     def group_url(self, run: Run) -> str:
-        """`<url>/metrics/job/<job>/<label>/<value>...`, values with `/` or empty in base64 (FACTS §6)."""
+        """`<url>/metrics/job/<job>/<label>/<value>...`; values that are empty, hold a `/` or
+        are `.` or `..` in the pushgateway's base64 form `<label>@base64/<value>` (FACTS §6)."""
         ref = self.config.experiment_ref or experiment_ref_for(run.title)
         labels = [("job", self.config.job), *self.config.grouping_key]
         if EXPERIMENT_REF_LABEL not in dict(self.config.grouping_key):
@@ -191,7 +192,9 @@ class PushgatewayTarget:
 
 
 def _path_segment(name: str, value: str) -> str:
-    if not value or "/" in value:
+    # `.` and `..` would be dot segments: requests (like any URL client) removes them,
+    # and the push would address another group (`job/..` is the gateway's root).
+    if not value or "/" in value or value in (".", ".."):
         encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
         return f"/{name}@base64/{encoded or '='}"
     return f"/{name}/{quote(value, safe='')}"
