@@ -78,7 +78,7 @@ logger = logging.getLogger("chaostoolkit.replay.recorder")
 
 EXTENSION_VERSION = 1
 # Keys of our journal extension entry that a contributor may not replace.
-_CORE_KEYS = ("name", "version", "run_id", "events")
+_CORE_KEYS = ("name", "version", "run_id", "tags", "events")
 
 _warned: set = set()
 _warned_lock = threading.Lock()
@@ -482,6 +482,9 @@ class Recorder(RunEventHandler):
                 "name": EXTENSION_NAME,
                 "version": EXTENSION_VERSION,
                 "run_id": self._run_id,
+                # The journal reader gives these to the events it derives from the
+                # journal's own entries, so they match the side file's and live ones.
+                "tags": dict(self.tags),
                 "events": [event.to_dict() for event in order(self._events.values())
                            if event.end is not None or event.kind in (MARK, INTERRUPTION)],
             }

@@ -23,6 +23,7 @@ __all__ = [
     "interruption_id",
     "parse_time",
     "format_time",
+    "epoch_ms",
     "json_type_name",
 ]
 
@@ -230,6 +231,17 @@ def parse_time(value: Any) -> datetime:
 
 def format_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_ms(instant: datetime) -> int:
+    """Milliseconds since the epoch, truncated: the one rule for every millisecond we send
+    (InfluxDB `end_ms`, Grafana `time`/`timeEnd`, Prometheus samples and the pushgateway),
+    so one instant is the same millisecond everywhere. Exact integer arithmetic, no float."""
+    delta = instant - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def _digest(*parts: Any) -> str:

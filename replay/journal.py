@@ -224,6 +224,9 @@ def journal_to_run(document: Any, source: str) -> Run:
     interruption = _derived_interruption(reader, journal, run_id, activities, end or start)
     if interruption:
         derived.append(interruption)
+    run_tags = _recorded_tags(reader, extension, recorded) if extension else None
+    if run_tags:
+        derived = [event.evolve(tags={**run_tags, **event.tags}) for event in derived]
     return Run(
         run_id,
         source,
@@ -243,16 +246,41 @@ def _reject_non_journals(reader: _Reader, journal: Dict[str, Any]) -> None:
     run = journal.get("run")
     if "experiment" not in journal or ("start" not in journal and "run" not in journal):
         raise reader.fail("$", "not a chaostoolkit journal (no experiment/start/run)")
-    if isinstance(run, list) and any(
-        isinstance(entry, dict) and "kind" in entry and "activity" not in entry for entry in run
-    ):
+    if isinstance(run, list) and any(_is_pre_1_0_entry(entry) for entry in run):
         raise reader.fail("$.run", "pre-1.0 (2017) journal format is not supported")
+
+
+def _is_pre_1_0_entry(entry: Any) -> bool:
+    """chaoslib before 0.8 wrote run entries without an activity, and then
+    method steps (a `title` holding `action`/`probes` objects) instead of named
+    activities: neither has the names, statuses or phases a replay is made of."""
+    if not isinstance(entry, dict):
+        return False
+    if "kind" in entry and "activity" not in entry:
+        return True
+    activity = entry.get("activity")
+    return (isinstance(activity, dict) and "name" not in activity and "title" in activity
+            and any(key in activity for key in ("action", "probes", "probe")))
 
 
 def _recorded_run_id(reader: _Reader, extension: Optional[Dict[str, Any]]) -> Optional[str]:
     if not extension or extension.get("run_id") is None:
         return None
     return reader.expect(extension["run_id"], str, "$.extensions[].run_id", "a string")
+
+
+def _recorded_tags(reader: _Reader, extension: Dict[str, Any], recorded: List[Event]) -> Mapping[str, str]:
+    """The recorder's user tags, which every event of the run carries in the side file and
+    live: recorded in the extension, or (older recorders wrote no `tags`) on its experiment event."""
+    location = f"$.extensions[name={EXTENSION_NAME}].tags"
+    tags = extension.get("tags")
+    if tags is None:
+        started = [event for event in recorded if event.kind == EXPERIMENT]
+        return started[0].tags if started else {}
+    reader.expect(tags, dict, location, "an object")
+    for key, value in tags.items():
+        reader.expect(value, str, f"{location}.{key}", "a string")
+    return tags
 
 
 def _recorded_events(reader: _Reader, extension: Dict[str, Any]) -> List[Event]:
@@ -523,7 +551,42 @@ def _side_file_run(path: str, data: bytes) -> Run:
             continue
         event = _event_from_record(reader, record, f"line {number}")
         by_id[event.id] = event
-    return Run(run_id, path, order(by_id.values()))
+    return Run(run_id, path, order(_ended_by_the_last_stamp(run_id, list(by_id.values()))))
+
+
+def _ended_by_the_last_stamp(run_id: str, events: List[Event]) -> List[Event]:
+    """A side file whose experiment never ended is a run the process did not survive
+    (SIGKILL, power loss): it ended, `interrupted`, at its last stamp, and so did whatever
+    was still open, so every sink shows the same finished run instead of one still running."""
+    experiment = next((event for event in events if event.kind == EXPERIMENT), None)
+    if experiment is None or experiment.end is not None:
+        return events
+    last = max(event.end or event.start for event in events)
+    ended = [
+        event if event.end is not None or event.kind in (MARK, INTERRUPTION)
+        else event.evolve(end=last, status="interrupted", fields=_with_duration(event, last))
+        for event in events if event.kind != EXPERIMENT
+    ]
+    activities = [event for event in ended if event.kind == ACTIVITY]
+    met = {event.phase: event.fields.get("steady_state_met") for event in ended if event.kind == PHASE}
+    ended.append(experiment.evolve(
+        end=last, status="interrupted",
+        fields={**experiment_fields(False, met.get("before"), met.get("after"), activities),
+                **experiment.fields},
+    ))
+    if not any(event.kind == INTERRUPTION for event in ended):
+        ended.append(Event(
+            id=interruption_id(run_id), run_id=run_id, kind=INTERRUPTION, name="interruption",
+            start=last, status="interrupted", tags=experiment.tags,
+            fields={"reason": "the run stopped without ending (its side file ends here)"},
+        ))
+    return ended
+
+
+def _with_duration(event: Event, end: datetime) -> Dict[str, Any]:
+    if event.kind != ACTIVITY:
+        return dict(event.fields)
+    return {**event.fields, "duration": (end - event.start).total_seconds()}
 
 
 def _side_line(path: str, raw: bytes, number: int, last: bool) -> Optional[Dict[str, Any]]:

@@ -5,7 +5,9 @@ from collections import Counter
 from datetime import timezone
 
 import pytest
+from click.testing import CliRunner
 
+from chaosreplay.cli import replay
 from chaosreplay.errors import JournalError
 from chaosreplay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, PHASE, run_id_for
 from chaosreplay.journal import journal_to_run, read_journal, read_side_file, read_source
@@ -230,6 +232,36 @@ def test_pre_1_0_format_is_rejected(tmp_path):
     with pytest.raises(JournalError) as caught:
         read_journal(_write(tmp_path, "old.json", legacy))
     assert "pre-1.0 (2017) journal format" in str(caught.value)
+
+
+def test_pre_1_0_method_steps_are_rejected_not_read_without_names(tmp_path):
+    """The 2017 method steps (a title with action/probes objects) used to give nameless activities."""
+    legacy = {
+        "chaoslib-version": "0.6.0",
+        "experiment": {"title": "old", "method": [{"title": "kill a pod", "action": {"type": "python"}}]},
+        "start": "2017-11-02T10:00:00",
+        "end": "2017-11-02T10:00:05",
+        "status": "completed",
+        "run": [{
+            "activity": {"title": "kill a pod", "action": {"type": "python", "module": "m", "func": "f"},
+                         "probes": {"before": [], "after": []}},
+            "start": "2017-11-02T10:00:01", "end": "2017-11-02T10:00:02", "status": "succeeded",
+        }],
+    }
+    with pytest.raises(JournalError) as caught:
+        read_journal(_write(tmp_path, "2017.json", legacy))
+    assert str(caught.value) == f"{tmp_path / '2017.json'}: $.run: pre-1.0 (2017) journal format is not supported"
+
+
+def test_pre_1_0_journal_exits_3_and_the_others_are_still_read(tmp_path):
+    legacy = {"experiment": {"title": "old"}, "start": "2017-11-02T10:00:00",
+              "run": [{"activity": {"title": "step", "probes": {}}, "start": "2017-11-02T10:00:01"}]}
+    done = CliRunner().invoke(replay, [_write(tmp_path, "old.json", legacy), journal_path("generated-basic.json")])
+    assert done.exit_code == 3
+    assert done.stderr.strip().splitlines() == [
+        f"chaos-replay: error: {tmp_path / 'old.json'}: $.run: pre-1.0 (2017) journal format is not supported"
+    ]
+    assert "generated basic: one steady-state probe" in done.stdout
 
 
 def test_missing_path_and_directory(tmp_path):

@@ -329,14 +329,19 @@ def test_sigkill_mid_run_leaves_a_replayable_side_file(tmp_path):
 
     run = read_side_file(side_file)
     summary = [(e.kind, e.phase, e.name, e.status, e.end is not None) for e in run.events]
+    # The side file ends before the run did: the run, its phase and the activity cut
+    # short are interrupted at the last stamp (the long action's start).
     assert summary == [
-        ("experiment", None, "recorder long action: to be interrupted or killed mid-run", "unknown", False),
+        ("experiment", None, "recorder long action: to be interrupted or killed mid-run", "interrupted", True),
         ("phase", "before", "steady-state hypothesis before", "succeeded", True),
         ("activity", "before", "always-true", "succeeded", True),
-        ("phase", "method", "method", "unknown", False),
+        ("phase", "method", "method", "interrupted", True),
         ("activity", "method", "quick", "succeeded", True),
-        ("activity", "method", "long-sleep", "unknown", False),
+        ("activity", "method", "long-sleep", "interrupted", True),
+        ("interruption", None, "interruption", "interrupted", False),
     ]
+    long_sleep = run.events[-2]
+    assert run.experiment.end == long_sleep.end == long_sleep.start == run.events[-1].start
     probe = next(e for e in run.events if e.kind == "activity" and e.phase == "before")
     assert probe.fields["tolerance_met"] is True
 

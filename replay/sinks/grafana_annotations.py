@@ -21,10 +21,9 @@ but letters, digits, `.`, `_` and `-` becomes `-`.
 server: the event id tag maps an annotation back to its event.
 """
 import re
-from datetime import datetime, timezone
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, MARK, PHASE, Event, Run
+from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, MARK, PHASE, Event, Run, epoch_ms
 from ..journal import PHASE_NAMES
 from . import shorten
 
@@ -49,7 +48,6 @@ EVENT_TAG_PREFIX = "event-"
 TAGS_LENGTH_LIMIT = 500
 _SLUG_LIMIT = 60
 _ERROR_LIMIT = 300
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UNSAFE_TAG_CHARACTERS = re.compile(r"[^\w.-]+")
 
 # The journal's phase names; every `during` hypothesis is labelled alike.
@@ -73,12 +71,6 @@ class Annotation(NamedTuple):
     def body(self) -> dict:
         """The fields Grafana stores for it (PostAnnotationsCmd / PatchAnnotationsCmd)."""
         return {"time": self.time, "timeEnd": self.time_end, "text": self.text, "tags": list(self.tags)}
-
-
-def epoch_ms(instant: datetime) -> int:
-    """Milliseconds since the epoch, truncated (exact integer arithmetic, no float)."""
-    delta = instant - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def tag_value(text: str, limit: int = _SLUG_LIMIT) -> str:

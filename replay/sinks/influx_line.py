@@ -25,7 +25,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
-from ..events import EXPERIMENT, INTERRUPTION, Event, Run
+from ..events import EXPERIMENT, INTERRUPTION, Event, Run, epoch_ms
 
 __all__ = [
     "DEFAULT_MEASUREMENT",
@@ -48,7 +48,6 @@ _OWN_FIELDS = frozenset({"event_id", "text", "duration", "end_ms"})
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-_MILLISECOND = timedelta(milliseconds=1)
 _SUB_MICROSECOND = 1000
 
 _KEY_ESCAPES = re.compile(r"[,= ]")
@@ -220,7 +219,7 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
 
         duration = event.duration
         timing = "" if duration is None else \
-            f",duration={duration!r},end_ms={(event.end - _EPOCH) // _MILLISECOND}i"
+            f",duration={duration!r},end_ms={epoch_ms(event.end)}i"
         text = _string_field(_short_text(event, what, duration))
         yield EventLine(event.id, f"{series} event_id={_string_field(event.id)},text={text}{timing}"
                                   f"{_other_fields(event.fields)} {timestamp}")

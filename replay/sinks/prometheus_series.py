@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ..events import ACTIVITY, EXPERIMENT, Event, Run
+from ..events import ACTIVITY, EXPERIMENT, Event, Run, epoch_ms
 
 __all__ = [
     "Family",
@@ -108,9 +108,9 @@ def run_families(
     starts = [event.start for event in run.events]
     if not starts:
         return []
-    start = _ms(experiment.start if experiment else min(starts))
+    start = epoch_ms(experiment.start if experiment else min(starts))
     ended = experiment is not None and experiment.end is not None and not in_progress
-    end = _ms(experiment.end) if ended else max(_ms(_last_time(event)) for event in run.events)
+    end = epoch_ms(experiment.end) if ended else max(epoch_ms(_last_time(event)) for event in run.events)
     experiment_id = experiment.id if experiment else None
     builder = _Builder(base)
 
@@ -150,9 +150,9 @@ def run_families(
         occurrences[key] = occurrences.get(key, 0) + 1
         labels = {"phase": event.phase or "unknown", "activity_type": event.activity_type or "unknown",
                   "activity": event.name, "occurrence": str(occurrences[key])}
-        at = _ms(_last_time(event))
+        at = epoch_ms(_last_time(event))
         builder.add("chaostoolkit_activity_start_timestamp_seconds", labels,
-                    [(_ms(event.start), _ms(event.start) / 1000)], event.id)
+                    [(epoch_ms(event.start), epoch_ms(event.start) / 1000)], event.id)
         if event.duration is not None:
             builder.add("chaostoolkit_activity_duration_seconds", labels, [(at, event.duration)], event.id)
         builder.add("chaostoolkit_activity_status", {**labels, "status": event.status}, [(at, 1.0)], event.id)
@@ -245,10 +245,6 @@ _RESERVED_LABELS = {"phase", "activity_type", "activity", "occurrence", "status"
 
 def _last_time(event: Event) -> datetime:
     return event.end or event.start
-
-
-def _ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
 
 
 def _number(value: float) -> str:
