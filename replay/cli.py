@@ -231,6 +231,7 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
     """
     resolved, failed, reported = [], False, set()
     modules = sink_modules()
+    named = _sinks_the_command_names(modules, sink_options, env, config_file, config_vars)
     for run in runs:
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(run.controls), **config_file}
@@ -246,13 +247,37 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
                     if not any(known is target for known in targets):
                         targets.append(target)
             except ConfigError as error:
-                failed = True
                 message = f"{run.source}: {error}"
+                if named and module not in named and error.key.startswith("configuration"):
+                    # The journal's own target, in a sink the command does not send to:
+                    # e.g. the `configuration.grafana` chaosdb left in a journal replayed
+                    # to InfluxDB only. The targets the command names still get the run.
+                    message += "; not sent to (the command names its own targets)"
+                    if message not in reported:
+                        reported.add(message)
+                        _warning(message)
+                    continue
+                failed = True
                 if message not in reported:
                     reported.add(message)
                     _error(message)
         resolved.append(targets)
     return resolved, failed
+
+
+def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
+    """The sink modules given a target by the command itself (flags, environment, --config),
+    whatever the journals say. A module whose settings are wrong there counts as named:
+    its error is reported when the runs' targets are resolved."""
+    settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    named = []
+    for module in modules:
+        try:
+            if module.targets(settings):
+                named.append(module)
+        except ConfigError:
+            named.append(module)
+    return named
 
 
 class _SharedTargets:
@@ -316,6 +341,10 @@ def _echo_text(timeline: str, plans, deliveries) -> None:
 
 def _error(message: str) -> None:
     click.echo(f"chaos-replay: error: {printable(message)}", err=True)
+
+
+def _warning(message: str) -> None:
+    click.echo(f"chaos-replay: warning: {message}", err=True)
 
 
 def main():

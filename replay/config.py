@@ -99,9 +99,17 @@ def as_credential(value: Any, key: str) -> str:
 
 
 def as_bool(value: Any, key: str) -> bool:
-    """A boolean, or its text from the environment or a file (true/false, yes/no, on/off, 1/0)."""
+    """A boolean, the integer 0 or 1, or its text from the environment or a file (true/false,
+    yes/no, on/off, 1/0).
+
+    0 and 1 because chaosdb wrote and tested `only_actions` as integers (its
+    `configure_control` stores `"only_actions": 0` in the configuration, hence
+    in every journal), and JSON users write flags that way.
+    """
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise ConfigError(key, f"expected true or false, got {value!r}")

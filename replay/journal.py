@@ -432,6 +432,12 @@ def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
     provider = activity.get("provider")
     if isinstance(provider, (dict, Mapping)) and isinstance(provider.get("type"), str):
         fields["provider"] = provider["type"]
+        # chaosdb recorded a Python provider's module and function (its InfluxDB
+        # fields, its Grafana tag): code names, never an argument's value.
+        if provider["type"] == "python":
+            for key in ("module", "func"):
+                if isinstance(provider.get(key), str) and provider[key]:
+                    fields[key] = provider[key]
     return fields
 
 

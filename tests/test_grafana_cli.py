@@ -12,7 +12,7 @@ from chaosreplay.cli import replay
 from chaosreplay.journal import read_journal
 from chaosreplay.sinks.grafana_annotations import run_tag
 from tests.blackhole import Refusing
-from tests.conftest import JOURNALS
+from tests.conftest import JOURNALS, expected_annotation_kinds
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn, grafana, grafana_pair  # noqa: F401 (fixtures)
 
 VALID_JOURNALS = sorted(path for path in glob.glob(os.path.join(JOURNALS, "*.json"))
@@ -61,7 +61,7 @@ def test_two_servers_and_one_down_exit_5_and_the_other_gets_everything(grafana):
                         "--grafana-token", EDITOR_TOKEN)
     assert result.exit_code == 5
     assert f"grafana {down.url}: delivered 0" in result.output and "refused" in result.output
-    assert len(grafana.with_tag(run_tag(run.run_id))) == sum(1 for e in run.events if e.kind != "phase")
+    assert len(grafana.with_tag(run_tag(run.run_id))) == sum(expected_annotation_kinds(run).values())
     assert EDITOR_TOKEN not in result.output
 
 
@@ -89,7 +89,7 @@ def test_a_server_named_twice_is_sent_to_once(grafana):
     assert result.exit_code == 0, result.output
     assert sum(1 for line in result.output.splitlines() if line.startswith("  -> grafana")) == 1
     assert grafana.count("GET") == 1
-    assert len(grafana.annotations) == sum(1 for e in run.events if e.kind != "phase")
+    assert len(grafana.annotations) == sum(expected_annotation_kinds(run).values())
 
 
 def test_two_dashboards_of_one_server_are_sent_to_in_turn(tmp_path):
