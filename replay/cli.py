@@ -22,6 +22,7 @@ from .errors import (
 )
 from .events import Run, parse_time
 from .journal import cycle_collection_paused, expand_inputs, read_source
+from .picture import PICTURE_FORMATS
 from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
@@ -66,8 +67,9 @@ def _with_sink_options(command):
 
 @click.command(name="replay", epilog=EXIT_CODES_HELP)
 @click.argument("journals", nargs=-1, required=True)
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Timeline as readable text or one JSON document.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "html", "svg"]), default="text",
+              show_default=True, help="Timeline as readable text, one JSON document, or a picture of the runs: "
+                                      "a self-contained HTML page or an SVG drawing.")
 @click.option("--dry-run", is_flag=True, help="Resolve targets and build every request; send nothing, show them.")
 @click.option("--shift-to", callback=_parse_shift, metavar="now|ISO-8601",
               help="Re-time each run to start at this instant, keeping every offset.")
@@ -148,6 +150,8 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     shared.close_all()
     if output_format == "json":
         click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
+    elif output_format in PICTURE_FORMATS:
+        click.echo(PICTURE_FORMATS[output_format](runs), nl=False)
     if undelivered and exit_code == EXIT_OK:
         exit_code = EXIT_UNDELIVERED
     sys.exit(exit_code)
@@ -170,6 +174,9 @@ def _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered, out
                 progress.update(1)
             if output_format == "json":
                 documents.append(run_document(run, plans, deliveries))
+            elif output_format in PICTURE_FORMATS:
+                # stdout holds the picture alone: what was sent is said on stderr.
+                _echo_text(None, plans, deliveries, err=True)
             else:
                 _echo_text(timeline, plans, deliveries)
     return undelivered
@@ -331,12 +338,13 @@ def _progress(runs, targets_by_run, dry_run):
     return _NoProgress()
 
 
-def _echo_text(timeline: str, plans, deliveries) -> None:
-    click.echo(timeline)
+def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) -> None:
+    if timeline is not None:
+        click.echo(timeline, err=err)
     for label, requests in plans or []:
-        click.echo(plans_text(label, requests))
+        click.echo(plans_text(label, requests), err=err)
     for delivery in deliveries:
-        click.echo(delivery_text(delivery))
+        click.echo(delivery_text(delivery), err=err)
 
 
 def _error(message: str) -> None:

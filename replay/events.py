@@ -245,7 +245,8 @@ def epoch_ms(instant: datetime) -> int:
 
 
 def _digest(*parts: Any) -> str:
-    return sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: JSON may hold a lone surrogate (`"\\ud800"`); ids of valid text are unchanged.
+    return sha256("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def run_id_for(title: str, start: str, node: str) -> str:
