@@ -26,9 +26,9 @@ def b64(value):
 @pytest.mark.parametrize("job, grouping_key, path", [
     ("..", {}, f"/metrics/job@base64/{b64('..')}/chaostoolkit_experiment_ref/"),
     (".", {}, f"/metrics/job@base64/{b64('.')}/chaostoolkit_experiment_ref/"),
-    ("chaos", {"instance": ".."}, f"/metrics/job/chaos/instance@base64/{b64('..')}/chaostoolkit_experiment_ref/"),
-    ("chaos", {"instance": "."}, f"/metrics/job/chaos/instance@base64/{b64('.')}/chaostoolkit_experiment_ref/"),
-    ("chaos", {"instance": "..."}, "/metrics/job/chaos/instance/.../chaostoolkit_experiment_ref/"),
+    ("chaos", {"instance": ".."}, f"/metrics/job/chaos/instance@base64/{b64('..')}"),
+    ("chaos", {"instance": "."}, f"/metrics/job/chaos/instance@base64/{b64('.')}"),
+    ("chaos", {"instance": "..."}, "/metrics/job/chaos/instance/..."),
 ])
 def test_dot_segments_arrive_base64_encoded_from_a_replay_and_a_live_control(recorders, job, grouping_key, path):
     run = read_journal(BASE_JOURNAL)

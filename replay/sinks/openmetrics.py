@@ -53,7 +53,8 @@ class OpenMetricsTarget:
         self._written: Dict[str, Dict[str, List[Family]]] = {}
 
     def plan(self, run: Run) -> List[PlannedRequest]:
-        return [PlannedRequest("WRITE", self._path_for(run), {}, openmetrics_text(run_families(run)))]
+        families = run_families(run, delivery="openmetrics")
+        return [PlannedRequest("WRITE", self._path_for(run), {}, openmetrics_text(families))]
 
     def send(self, run: Run) -> Delivery:
         path = self._path_for(run)
@@ -61,7 +62,7 @@ class OpenMetricsTarget:
         runs: Dict[str, List[Family]] = {}
         try:
             runs = self._written.setdefault(os.path.abspath(path), {})
-            runs[run.run_id] = run_families(run)
+            runs[run.run_id] = run_families(run, delivery="openmetrics")
             _replace_file(path, openmetrics_text(merge_families(*runs.values())))
         except (OSError, ValueError) as error:  # ValueError: a NUL in the configured path
             runs.pop(run.run_id, None)
