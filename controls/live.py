@@ -37,6 +37,7 @@ from chaosreplay.delivery import (
 )
 from chaosreplay.errors import ConfigError
 from chaosreplay.journal import experiment_hash
+from chaosreplay.render import printable
 from chaosreplay.sinks import sink_modules
 
 __all__ = ["LiveShipping", "start", "configure_control", "configure_control_for", "journal_path_from_argv"]
@@ -114,7 +115,7 @@ class LiveShipping:
                 # A pushgateway group only makes sense while the run goes on.
                 problem = target.delete_group()
                 if problem:
-                    logger.warning(f"live delivery to {report.label}: {problem}")
+                    logger.warning(f"live delivery to {printable(report.label)}: {printable(problem)}")
         self.fail_if_strict(journal)
         contribution = {DELIVERIES_KEY: self.engine.record()}
         if "experiment_hash" in self.run_details:
@@ -146,7 +147,7 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
     try:
         shipping = LiveShipping(sections, options, configuration, secrets, name=name, experiment=experiment)
     except ConfigError as error:
-        logger.error(f"{name}: {error}; events are recorded but not shipped live")
+        logger.error(f"{name}: {printable(error)}; events are recorded but not shipped live")
         return None
     recorder.add_listener(shipping.offer)
     # The recorder calls it once the run is over, from chaoslib's run event registry or,

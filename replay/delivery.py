@@ -23,6 +23,7 @@ from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 from . import CONTROL_PACKAGES
 from .config import as_number
 from .events import ACTIVITY, EXPERIMENT, PHASE, Event, Run
+from .render import printable
 
 __all__ = [
     "LivePolicy",
@@ -298,13 +299,13 @@ def warning_line(report: TargetReport, journal_path: Optional[str]) -> Optional[
     total = report.delivered + len(report.undelivered)
     cause = report.last_error or "not sent within the drain deadline"
     return (
-        f"live delivery to {report.label}: {len(report.undelivered)} of {total} event(s) "
+        f"live delivery to {printable(report.label)}: {len(report.undelivered)} of {total} event(s) "
         f"not delivered ({_one_line(cause)}); re-send them with: {replay_command(journal_path)}"
     )
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))
 
 
 def undelivered_run(run: Run, label: str, deliveries: Optional[Mapping[str, Any]] = None) -> Run:

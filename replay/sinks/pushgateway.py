@@ -186,7 +186,8 @@ class PushgatewayTarget:
         self.session.close()
 
     def group_url(self, run: Run) -> str:
-        """`<url>/metrics/job/<job>/<label>/<value>...`, values with `/` or empty in base64 (FACTS §6)."""
+        """`<url>/metrics/job/<job>/<label>/<value>...`; values that are empty, hold a `/` or
+        are `.` or `..` in the pushgateway's base64 form `<label>@base64/<value>` (FACTS §6)."""
         # A user's grouping key is used exactly as given: adding the ref would split a group
         # meant to gather experiments (and leave the group it used to fill stale).
         labels = [("job", self.config.job), *(self.config.grouping_key or [(EXPERIMENT_REF_LABEL, self._ref(run))])]
@@ -281,7 +282,9 @@ def _go_float(value: float) -> str:
 
 
 def _path_segment(name: str, value: str) -> str:
-    if not value or "/" in value:
+    # `.` and `..` would be dot segments: requests (like any URL client) removes them,
+    # and the push would address another group (`job/..` is the gateway's root).
+    if not value or "/" in value or value in (".", ".."):
         encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
         return f"/{name}@base64/{encoded or '='}"
     return f"/{name}/{quote(value, safe='')}"
