@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .config import Settings, load_config_file
+from .dashboards.command import WithDashboardSubcommand
 from .delivery import sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INTERRUPTED,
@@ -65,7 +66,7 @@ def _with_sink_options(command):
     return command
 
 
-@click.command(name="replay", epilog=EXIT_CODES_HELP)
+@click.command(name="replay", cls=WithDashboardSubcommand, epilog=EXIT_CODES_HELP)
 @click.argument("journals", nargs=-1, required=True)
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "html", "svg"]), default="text",
               show_default=True, help="Timeline as readable text, one JSON document, or a picture of the runs: "
