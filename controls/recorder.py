@@ -315,12 +315,16 @@ class Recorder(RunEventHandler):
             name = str(name)
             ordinal = self._mark_ordinals.get(name, 0)
             self._mark_ordinals[name] = ordinal + 1
+            now = _now()
+            # A mark is an instant, done when stamped: it succeeded and ends where it starts.
             event = Event(
                 id=mark_id(self._run_id, name, ordinal),
                 run_id=self._run_id,
                 kind=MARK,
                 name=name,
-                start=_now(),
+                start=now,
+                end=now,
+                status="succeeded",
                 phase=self._phase_of_thread(),
                 tags={**self.tags, **_user_tags(tags)},
                 fields=_json_native(dict(fields or {})),

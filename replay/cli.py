@@ -95,6 +95,9 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
     JOURNALS are journal.json files, the recorder's side files (*.events.jsonl),
     directories of them, or globs.
     """
+    if shift_to is not None and only_undelivered:
+        raise click.UsageError("--shift-to makes new runs (their own ids): --only-undelivered has no "
+                               "delivery record for them; use one or the other")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="chaos-replay: %(levelname)s: %(message)s")
     # One command, then exit: runs, lines and requests hold no reference cycle,

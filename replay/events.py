@@ -21,6 +21,8 @@ __all__ = [
     "activity_id",
     "mark_id",
     "interruption_id",
+    "shifted_run_id",
+    "shifted_event_id",
     "parse_time",
     "format_time",
     "epoch_ms",
@@ -281,3 +283,12 @@ def mark_id(run_id: str, name: str, ordinal: int) -> str:
 
 def interruption_id(run_id: str) -> str:
     return _digest(run_id, INTERRUPTION)
+
+
+def shifted_run_id(run_id: str, instant: datetime) -> str:
+    """The id of `run_id` re-timed to start at `instant` (`--shift-to`): its own run."""
+    return _digest(run_id, "shifted-to", format_time(instant))
+
+
+def shifted_event_id(shifted_run: str, event_id: str) -> str:
+    return _digest(shifted_run, event_id)

@@ -292,11 +292,15 @@ def _recorded_events(reader: _Reader, extension: Dict[str, Any]) -> List[Event]:
 def _event_from_record(reader: _Reader, entry: Any, location: str) -> Event:
     reader.expect(entry, dict, location, "an event object")
     try:
-        return Event.from_dict(entry)
+        event = Event.from_dict(entry)
     except KeyError as error:
         raise reader.fail(location, f"missing key {error.args[0]!r}") from None
     except (TypeError, ValueError, OverflowError) as error:
         raise reader.fail(location, f"invalid event: {error}") from None
+    if event.kind == MARK and (event.end is None or event.status == "unknown"):
+        # Earlier recorders stamped marks `unknown` without an end: a mark is a succeeded instant.
+        event = event.evolve(end=event.end or event.start, status="succeeded")
+    return event
 
 
 def experiment_fields(deviated: Any, steady_state_before_met: Optional[bool],

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from chaosreplay.cli import replay
 from chaosreplay.errors import JournalError
 from chaosreplay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, PHASE, run_id_for
-from chaosreplay.journal import journal_to_run, read_journal, read_side_file, read_source
+from chaosreplay.journal import EXTENSION_NAME, journal_to_run, read_journal, read_side_file, read_source
 
 from .conftest import JOURNALS
 
@@ -341,7 +341,8 @@ def _recorded_mark(run):
     from chaosreplay.events import MARK, Event, mark_id
 
     return Event(id=mark_id(run.run_id, "peak", 0), run_id=run.run_id, kind=MARK, name="peak",
-                 phase="method", start=run.experiment.start, tags={"team": "sre"}, fields={"rps": 1})
+                 phase="method", start=run.experiment.start, end=run.experiment.start, status="succeeded",
+                 tags={"team": "sre"}, fields={"rps": 1})
 
 
 BAD_RECORDED_VALUES = [
@@ -464,3 +465,15 @@ def test_recursive_glob_finds_journals_at_any_depth(tmp_path, monkeypatch):
         "runs/a/b/c/journal.json", "runs/a/b/journal.json", "runs/a/journal.json",
     ]
     assert expand_inputs(["runs/*/journal.json"]) == ["runs/a/journal.json"]
+
+
+def test_marks_recorded_without_status_or_end_read_as_succeeded_instants():
+    """Earlier recorders stamped marks `unknown` without an end; a mark is an instant."""
+    journal = json.loads(open(os.path.join(JOURNALS, "generated-basic.json"), encoding="utf-8").read())
+    run_id = "recorded-run"
+    start = journal["start"]
+    journal["extensions"] = [{"name": EXTENSION_NAME, "version": 1, "run_id": run_id, "events": [
+        {"id": "m1", "run_id": run_id, "kind": "mark", "name": "peak", "start": start, "end": None,
+         "status": "unknown", "phase": "method", "activity_type": None, "tags": {}, "fields": {"rps": 3}}]}]
+    [mark] = [event for event in journal_to_run(journal, "old-marks.json").events if event.kind == "mark"]
+    assert (mark.status, mark.end) == ("succeeded", mark.start)

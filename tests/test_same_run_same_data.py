@@ -5,9 +5,7 @@ control, then replays of its journal and of its side file, against a real
 influxd and a real Prometheus (remote write): every source must address the
 same points and series, so nothing is ever stored twice.
 """
-import json
 import os
-from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +13,8 @@ from click.testing import CliRunner
 from chaosreplay.cli import replay
 from chaosreplay.journal import read_journal, read_side_file
 from chaosreplay.sinks.prometheus_series import RUN_ID_LABEL
+from tests.conftest import JOURNALS
+from tests.grafana_standin import EDITOR_TOKEN, grafana  # noqa: F401 (fixtures)
 from tests.influx_server import influx_db, influxd, stored_events  # noqa: F401 (fixtures)
 from tests.prometheus_servers import Prometheus, start_prometheus
 from tests.test_live_controls import chaos_run, experiment
@@ -88,3 +88,33 @@ def test_remote_write_of_side_file_and_journal_is_one_series_per_run(tmp_path, r
         lambda result: len(result) >= 1, at=at)
     assert len(found) == 1, [series["metric"] for series in found]
     assert found[0]["metric"]["team"] == "sre"
+
+
+def test_replaying_to_grafana_with_flags_keeps_the_tags_the_journal_configured(tmp_path, grafana, monkeypatch):
+    # chaosdb's way: the server and its tags in `configuration.grafana`, the token in the environment.
+    port = int(grafana.url.rsplit(":", 1)[1])
+    document = experiment([{"name": "grafana", "provider": {"type": "python", "module": "chaosreplay.controls.grafana"}}])
+    document["configuration"] = {"grafana": {"host": "127.0.0.1", "port": port, "protocol": "http", "tags": ["web"]}}
+    monkeypatch.setenv("GRAFANA_TOKEN", EDITOR_TOKEN)
+    completed, _, journal_path = chaos_run(tmp_path, "grafana-tags", document)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    live = {annotation.id: sorted(annotation.tags) for annotation in grafana.annotations.values()}
+    assert live and all("web" in tags for tags in live.values())
+    sent = grafana.count()
+
+    _replay(journal_path, "--grafana-url", grafana.url, "--grafana-token", EDITOR_TOKEN)
+    assert {annotation.id: sorted(annotation.tags) for annotation in grafana.annotations.values()} == live
+    assert [request.method for request in grafana.requests[sent:]] == ["GET"], "no PATCH, no POST"
+
+
+def test_a_shifted_replay_is_its_own_run_next_to_the_original(influx_db):
+    journal = os.path.join(JOURNALS, "generated-continuous.json")
+    events = len(read_journal(journal).events)
+    target = ["--influx-url", influx_db.url, "--influx-database", influx_db.name]
+    _replay(journal, *target)
+    for _ in range(2):  # the same shift twice is the same shifted run
+        _replay(journal, "--shift-to", "2030-01-02T03:04:05Z", *target)
+    counted = influx_db.client.query('SELECT count("event_id") FROM "chaostoolkit_events" GROUP BY "run_id"')
+    per_run = {tags["run_id"]: next(points)["count"] for (_, tags), points in counted.items()}
+    assert sorted(per_run.values()) == [events, events], per_run
+    assert read_journal(journal).run_id in per_run

@@ -184,5 +184,5 @@ def test_prometheus_probe_over_tls(prometheus_https, pki):
     assert answer["status"] == "success" and answer["data"]["result"][0]["value"][1] == "1"
     with pytest.raises(ActivityFailed) as failed:
         prometheus_probes.query("vector(1)", configuration={"prometheus_base_url": prometheus_https.url})
-    assert str(failed.value) == ("Prometheus query: /api/v1/query: TLS error: certificate verify failed: "
-                                 "unable to get local issuer certificate")
+    assert str(failed.value) == (f"Prometheus query failed: {prometheus_https.url}/api/v1/query: TLS error: "
+                                 "certificate verify failed: unable to get local issuer certificate")

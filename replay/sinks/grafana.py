@@ -24,7 +24,7 @@ The annotation format is in `grafana_annotations`.
 """
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import click
@@ -182,7 +182,37 @@ def grafana_configs(settings: Settings) -> List[GrafanaConfig]:
         if flags:
             raise ConfigError("grafana.url", f"{flags} given but no server (--grafana-url, GRAFANA_URL or grafana[].url)")
         return []
-    return [_server_config(settings, key, entry, shared, from_journal) for key, entry in servers]
+    configs = [_server_config(settings, key, entry, shared, from_journal) for key, entry in servers]
+    return [_with_journal_tags(config, settings) for config in configs]
+
+
+def _with_journal_tags(config: GrafanaConfig, settings: Settings) -> GrafanaConfig:
+    """Keep the tags the journal's `configuration.grafana` gave the run's annotations (chaosdb's
+    `tags`, also what its live control sent): replaying with flags must not PATCH them away.
+    With several servers configured there, only the entry of this server counts."""
+    try:
+        entries = [entry for _, entry in _entries(settings.configuration.get("grafana"), "configuration.grafana")]
+    except ConfigError:
+        return config  # not a Grafana section this replay uses: nothing configured for this server
+    if len(entries) > 1:
+        entries = [entry for entry in entries if _configured_url(entry) == config.url]
+    journal_tags = [tag for entry in entries for tag in _tag_list(entry.get("tags"))]
+    if not journal_tags:
+        return config
+    return replace(config, tags=tuple(dict.fromkeys([*journal_tags, *config.tags])))
+
+
+def _configured_url(entry: Mapping[str, Any]) -> Optional[str]:
+    try:
+        return base_url(entry["url"] if entry.get("url") else _chaosdb_url(entry, "grafana"), "grafana.url").url
+    except ConfigError:
+        return None
+
+
+def _tag_list(tags: Any) -> List[str]:
+    if isinstance(tags, str):
+        return [tags]
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, (list, tuple)) else []
 
 
 def _entries(section: Any, key: str) -> List[Tuple[str, Dict[str, Any]]]:
