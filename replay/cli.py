@@ -12,6 +12,7 @@ import click
 from . import __version__
 from .config import Settings, load_config_file
 from .dashboards.command import WithDashboardSubcommand
+from .dashboards.provision import provision_dashboards
 from .delivery import sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INTERRUPTED,
@@ -140,6 +141,12 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     targets_by_run, config_failed = _resolve_targets(runs, sink_options, env, config_file, config_vars, shared)
     if config_failed:
         sys.exit(EXIT_INVALID_CONFIG)
+    if sink_options.get("grafana_dashboard"):
+        lines, saved = provision_dashboards(targets_by_run, sink_options["grafana_dashboard"], dry_run)
+        for line in lines:
+            click.echo(line, err=output_format != "text")
+        if not saved and exit_code == EXIT_OK:
+            exit_code = EXIT_UNDELIVERED
 
     documents = []
     # Each target of a run is sent to from its own thread: a slow server does
