@@ -167,7 +167,8 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     if config_failed:
         sys.exit(EXIT_INVALID_CONFIG)
     if sink_options.get("grafana_dashboard"):
-        lines, saved = provision_dashboards(targets_by_run, sink_options["grafana_dashboard"], dry_run)
+        lines, saved = provision_dashboards([item.targets for item in inputs], sink_options["grafana_dashboard"],
+                                            dry_run)
         for line in lines:
             click.echo(line, err=output_format != "text")
         if not saved and exit_code == EXIT_OK:
