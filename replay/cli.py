@@ -28,7 +28,7 @@ from .events import Run, parse_time
 from .journal import cycle_collection_paused, expand_inputs, read_source
 from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
-from .render import delivery_text, plans_text, run_document, timeline_text
+from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
@@ -463,7 +463,7 @@ def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) ->
 
 
 def _error(message: str) -> None:
-    click.echo(f"chaos-replay: error: {message}", err=True)
+    click.echo(f"chaos-replay: error: {printable(message)}", err=True)
 
 
 def _warning(message: str) -> None:

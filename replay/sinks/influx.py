@@ -23,6 +23,7 @@ import click
 import requests
 
 from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
+from ..delivery import CHAOSDB_DEFAULTS_KEY
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
@@ -125,7 +126,9 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     """The InfluxDB target configured in `settings`, None if there is none."""
     chaosdb = settings.configuration.get("influxdb")
     if not isinstance(chaosdb, dict):
-        chaosdb = None
+        # chaosreplay.controls.influx declared as chaosdb.influx was, and no configuration.influxdb:
+        # chaosdb wrote to its defaults (http://localhost:8086/write, database gatlingdb).
+        chaosdb = {} if settings.pick(file=f"influx.{CHAOSDB_DEFAULTS_KEY}") else None
 
     def pick(name: str, default: Any = None, chaosdb_key: Optional[str] = None) -> Any:
         return settings.pick(cli=f"influx_{name}", env=f"INFLUX_{name.upper()}",
