@@ -16,6 +16,8 @@ import click
 
 from . import __version__
 from .config import Settings, load_config_file
+from .dashboards.command import WithDashboardSubcommand
+from .dashboards.provision import provision_dashboards
 from .delivery import sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INTERRUPTED,
@@ -29,7 +31,7 @@ from .events import Run, parse_time
 from .journal import cycle_collection_paused, expand_inputs, read_source
 from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
-from .render import delivery_text, plans_text, run_document, timeline_text
+from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
@@ -82,7 +84,7 @@ def _with_sink_options(command):
     return command
 
 
-@click.command(name="replay", epilog=EXIT_CODES_HELP)
+@click.command(name="replay", cls=WithDashboardSubcommand, epilog=EXIT_CODES_HELP)
 @click.argument("journals", nargs=-1, required=True)
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "html", "svg"]), default="text",
               show_default=True, help="Timeline as readable text, one JSON document, or a picture of the runs: "
@@ -168,6 +170,13 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         del run
     if resolver.failed:
         sys.exit(EXIT_INVALID_CONFIG)
+    if sink_options.get("grafana_dashboard"):
+        lines, saved = provision_dashboards([item.targets for item in inputs], sink_options["grafana_dashboard"],
+                                            dry_run)
+        for line in lines:
+            click.echo(line, err=output_format != "text")
+        if not saved and exit_code == EXIT_OK:
+            exit_code = EXIT_UNDELIVERED
 
     def runs() -> Iterator[Tuple[Optional[Run], list, Optional[JournalError]]]:
         for item in inputs:
@@ -526,7 +535,7 @@ def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) ->
 
 
 def _error(message: str) -> None:
-    click.echo(f"chaos-replay: error: {message}", err=True)
+    click.echo(f"chaos-replay: error: {printable(message)}", err=True)
 
 
 def _warning(message: str) -> None:

@@ -132,7 +132,8 @@ def test_openmetrics_file_of_many_runs_is_written_once_with_every_run(copies, tm
     result = invoke(directory, "--openmetrics", str(output))
     assert result.exit_code == 0, result.output
     assert replaced == [str(output)]
-    assert output.read_text(encoding="utf-8") == openmetrics_text(merge_families(*map(run_families, runs)))
+    assert output.read_text(encoding="utf-8") == openmetrics_text(merge_families(
+        *(run_families(run, delivery="openmetrics") for run in runs)))
     # The spools beside it are gone.
     assert {path.name for path in tmp_path.iterdir()} == {"runs", "runs.om"}
 
@@ -148,7 +149,7 @@ def remote_write_requests(prometheus_url: str) -> int:
 
 def test_runs_share_remote_write_requests(prometheus, copies, tmp_path):
     directory, runs = copies
-    series = sum(len(family.series) for run in runs for family in run_families(run))
+    series = sum(len(family.series) for run in runs for family in run_families(run, delivery="remote_write"))
     batch = 100
     assert series > 4 * batch
     config = tmp_path / "targets.json"

@@ -12,10 +12,16 @@ output, as the runs come (memory holds one run at a time, not the whole
 input); the file is written once, when the last run is in (`finish`):
 written beside, then renamed, so it is never left half-written. `send` (one
 run) writes the file with every run sent so far at once.
+
+A run id comes from a journal or a side file, so it never picks a path: in
+`{run_id}` it is put in a safe file-name form (`file_name_for`), which cannot
+leave the directory the user named.
 """
 import os
+import re
 import shutil
 import tempfile
+from hashlib import sha256
 from typing import IO, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import click
@@ -57,7 +63,8 @@ class OpenMetricsTarget:
         self._unwritten = False
 
     def plan(self, run: Run) -> List[PlannedRequest]:
-        return [PlannedRequest("WRITE", self._path_for(run), {}, openmetrics_text(run_families(run)))]
+        families = run_families(run, delivery="openmetrics")
+        return [PlannedRequest("WRITE", self._path_for(run), {}, openmetrics_text(families))]
 
     def send(self, run: Run) -> Delivery:
         [delivery] = self.send_runs([run])
@@ -79,8 +86,8 @@ class OpenMetricsTarget:
             return None
         try:
             _replace_file(self.path, self._write_spooled)
-        except OSError as error:
-            return f"cannot write {self.path}: {error.strerror or error}"
+        except (OSError, ValueError) as error:
+            return f"cannot write {self.path}: {_reason(error)}"
         self._unwritten = False
         return None
 
@@ -94,13 +101,14 @@ class OpenMetricsTarget:
         ids = tuple(event.id for event in run.events)
         try:
             if path != self.path:
-                _replace_file(path, lambda out: out.write(openmetrics_text(run_families(run))))
+                families = run_families(run, delivery="openmetrics")
+                _replace_file(path, lambda out: out.write(openmetrics_text(families)))
             elif run.run_id not in self._runs:  # the same run given twice is written once
-                self._spool(run_families(run))
+                self._spool(run_families(run, delivery="openmetrics"))
                 self._runs.add(run.run_id)
                 self._unwritten = True
-        except OSError as error:
-            return Delivery(self.label, (), ids, f"cannot write {path}: {error.strerror or error}")
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the configured path
+            return Delivery(self.label, (), ids, f"cannot write {path}: {_reason(error)}")
         return Delivery(self.label, ids, (), None,
                         (f"import with: promtool tsdb create-blocks-from openmetrics {path} <prometheus data dir>",))
 
@@ -125,7 +133,28 @@ class OpenMetricsTarget:
         out.write(OPENMETRICS_END + "\n")
 
     def _path_for(self, run: Run) -> str:
-        return self.path.replace("{run_id}", run.run_id)
+        return self.path.replace("{run_id}", file_name_for(run.run_id))
+
+
+_UNSAFE_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
+_FILE_NAME_LIMIT = 100
+
+
+def file_name_for(run_id: str) -> str:
+    """`run_id` as one safe file-name component: itself when it is made of letters,
+    digits, `_`, `.` and `-` only (the recorder's and the reader's hex ids are),
+    and neither `.` nor `..`; otherwise its safe characters (others become `_`)
+    and a hash of the whole id, so that two different ids never share a file.
+    """
+    safe = _UNSAFE_IN_FILE_NAMES.sub("_", run_id)[:_FILE_NAME_LIMIT]
+    if safe == run_id and safe.strip(".") and not safe.startswith("-"):
+        return safe
+    digest = sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"run_{safe.strip('.')}_{digest}"
+
+
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "strerror", None) or error)
 
 
 def _replace_file(path: str, write: Callable[[IO[str]], None]) -> None:

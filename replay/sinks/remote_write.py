@@ -144,8 +144,8 @@ class RemoteWriteTarget:
                               f"{outcome.error} ({outcome.failed_batches} of {outcome.batches} request(s) refused)",
                               refused=outcome.refused))
 
-        self._shared.add(run, (item for family in run_families(run) for item in
-                               ((family, series) for series in family.series)), finished)
+        families = run_families(run, delivery="remote_write")
+        self._shared.add(run, ((family, series) for family in families for series in family.series), finished)
 
     def flush(self) -> None:
         if self._shared is not None:
@@ -168,7 +168,8 @@ class RemoteWriteTarget:
                                             headers=_HEADERS, data=snappy_literal_block(write_request(batch)))
 
     def _batches(self, run: Run) -> List[List[Tuple[Family, Series]]]:
-        flat = [(family, series) for family in run_families(run) for series in family.series]
+        families = run_families(run, delivery="remote_write")
+        flat = [(family, series) for family in families for series in family.series]
         size = self.config.batch_size
         return [flat[start:start + size] for start in range(0, len(flat), size)]
 
