@@ -19,9 +19,10 @@ from .errors import (
     EXIT_UNDELIVERED,
     ConfigError,
     JournalError,
+    NotAJournal,
 )
 from .events import Run, parse_time
-from .journal import cycle_collection_paused, expand_inputs, read_source
+from .journal import cycle_collection_paused, find_inputs, read_runs
 from .picture import PICTURE_FORMATS
 from .render import delivery_text, plans_text, run_document, timeline_text
 from .sinks import Delivery, sink_modules
@@ -118,8 +119,8 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
 
 def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
             config_path, only_undelivered, sink_options):
-    exit_code = EXIT_OK
     try:
+        _check_tags_are_text(tags)
         config_file = load_config_file(config_path)
         config_vars, env_overrides = load_variables(variables, var_files)
     except ConfigError as error:
@@ -127,13 +128,8 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         sys.exit(error.exit_code)
     env = {**os.environ, **env_overrides}
 
-    runs: List[Run] = []
-    for path in expand_inputs(journals):
-        try:
-            runs.append(_prepare(read_source(path), shift_to, tags, only_actions))
-        except JournalError as error:
-            _error(str(error))
-            exit_code = error.exit_code
+    runs, exit_code = _read_inputs(journals)
+    runs = [_prepare(run, shift_to, tags, only_actions) for run in runs]
 
     shared = _SharedTargets()
     targets_by_run, config_failed = _resolve_targets(runs, sink_options, env, config_file, config_vars, shared)
@@ -183,6 +179,49 @@ def _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered, out
             else:
                 _echo_text(timeline, plans, deliveries)
     return undelivered
+
+
+def _check_tags_are_text(tags: Dict[str, str]) -> None:
+    """A `--tag` of bytes that are not UTF-8 arrives with lone surrogates no sink can send."""
+    for key, value in tags.items():
+        try:
+            f"{key}:{value}".encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError("--tag", f"{key.encode('utf-8', 'backslashreplace').decode()}: not UTF-8 text") from None
+
+
+def _read_inputs(journals) -> Tuple[List[Run], int]:
+    """Every run of every input and the exit code so far: an input that cannot be read is
+    reported in one line and the others are still read."""
+    runs: List[Run] = []
+    exit_code = EXIT_OK
+    for item in find_inputs(journals):
+        try:
+            runs.extend(read_runs(item.path))
+        except NotAJournal as error:
+            if not item.named:
+                # A directory `chaos run` left holds the experiment file next to the journal.
+                logger.info(f"{item.path}: not a journal, passed over")
+                continue
+            _error(str(error))
+            exit_code = error.exit_code
+        except JournalError as error:
+            _error(str(error))
+            exit_code = error.exit_code
+    return _without_side_file_twins(runs), exit_code
+
+
+def _without_side_file_twins(runs: List[Run]) -> List[Run]:
+    """A side file's run that a journal given too holds is replayed from the journal, the
+    fuller record (and the same events: replaying both would only send them twice)."""
+    from_journals = {run.run_id for run in runs if not run.from_side_file}
+    kept = []
+    for run in runs:
+        if run.from_side_file and run.run_id in from_journals:
+            logger.info(f"{run.source}: run {run.run_id} is replayed from its journal")
+            continue
+        kept.append(run)
+    return kept
 
 
 def _prepare(run: Run, shift, tags, actions_only) -> Run:

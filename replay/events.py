@@ -196,6 +196,8 @@ class Run:
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     controls: Tuple[Any, ...] = field(default=(), repr=False, compare=False)
     extension: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Read from the recorder's side file: its journal, when read too, is the fuller record.
+    from_side_file: bool = field(default=False, repr=False, compare=False)
 
     def with_events(self, events) -> "Run":
         return replace(self, events=tuple(events))
