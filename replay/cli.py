@@ -284,10 +284,16 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
     for run in runs:
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(run.controls), **config_file}
-        settings = Settings(cli=sink_options, env=env, file=file_layer,
-                            configuration=run.configuration, secrets=run.secrets,
-                            variables=config_vars)
         targets = []
+        try:
+            settings = Settings(cli=sink_options, env=env, file=file_layer,
+                                configuration=run.configuration, secrets=run.secrets,
+                                variables=config_vars)
+        except ConfigError as error:  # a configuration too deeply nested to be read
+            failed = True
+            _error(f"{run.source}: {error}")
+            resolved.append(targets)
+            continue
         for module in modules:
             try:
                 for target in module.targets(settings):
@@ -318,7 +324,10 @@ def _sinks_the_command_names(modules, sink_options, env, config_file, config_var
     """The sink modules given a target by the command itself (flags, environment, --config),
     whatever the journals say. A module whose settings are wrong there counts as named:
     its error is reported when the runs' targets are resolved."""
-    settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    try:
+        settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    except ConfigError:
+        return list(modules)  # the error is reported with each run's targets
     named = []
     for module in modules:
         try:
