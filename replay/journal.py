@@ -702,14 +702,15 @@ def _side_line(path: str, raw: bytes, number: int, last: bool) -> Optional[Dict[
     """Line `number` as an object; None for a partial last line, and for a line that is
     not a JSON object (skipped with a warning naming it)."""
     try:
-        record = json.loads(raw)
+        # Decoded first: json.loads(bytes) would guess UTF-16 or UTF-32 for odd bytes.
+        record = json.loads(raw.decode("utf-8"))
         problem = None if isinstance(record, dict) else "not a JSON object"
     except RecursionError:
         problem = "JSON nested too deeply"
-    except ValueError as error:  # invalid JSON, UTF-8 or a number too long
+    except ValueError as error:  # invalid JSON or UTF-8, or a number too long
         if last:
             return None
-        problem = f"invalid JSON: {error}"
+        problem = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"invalid JSON: {error}"
     if problem is None:
         return record
     logger.warning(f"{path}: line {number}: skipped, {problem[:120]}; the other lines are replayed")
