@@ -57,6 +57,7 @@ from chaosreplay.journal import (
     order,
     phase_name,
 )
+from chaosreplay.render import printable
 
 try:
     from chaoslib.run import RunEventHandler
@@ -88,7 +89,7 @@ def _warn_once(key: str, message: str) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    logger.warning("chaostoolkit-replay: %s", message)
+    logger.warning("chaostoolkit-replay: %s", printable(message))
 
 
 def _guarded(method: Callable) -> Callable:

@@ -3,9 +3,11 @@ import json
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import textwrap
+from collections import deque
+from concurrent.futures import Future
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Tuple
+from typing import Deque, Dict, Iterator, List, Optional, Tuple
 
 import click
 
@@ -24,12 +26,22 @@ from .errors import (
 from .events import Run, parse_time
 from .journal import cycle_collection_paused, find_inputs, read_runs
 from .picture import PICTURE_FORMATS
-from .render import delivery_text, plans_text, run_document, timeline_text
+from .pipeline import Lane, read_ahead
+from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
 
 logger = logging.getLogger("chaostoolkit_replay")
+
+# Runs read ahead of the sending; runs (and their events) sent and not printed yet: the
+# memory a back-fill holds. Enough for the batches and look-up windows to fill before the
+# oldest run has to be printed.
+READ_AHEAD_RUNS = 16
+MAX_PENDING_RUNS = 256
+MAX_PENDING_EVENTS = 50_000
+# Runs read to resolve their targets are kept for sending while they hold fewer events in all.
+KEPT_EVENTS = 200_000
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 2 usage error; 3 invalid journal input; "
@@ -119,6 +131,7 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
 
 def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
             config_path, only_undelivered, sink_options):
+    exit_code = EXIT_OK
     try:
         _check_tags_are_text(tags)
         config_file = load_config_file(config_path)
@@ -128,57 +141,80 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         sys.exit(error.exit_code)
     env = {**os.environ, **env_overrides}
 
-    runs, exit_code = _read_inputs(journals)
-    runs = [_prepare(run, shift_to, tags, only_actions) for run in runs]
+    def prepared(path: str, index: int) -> Run:
+        runs = read_runs(path)
+        if index >= len(runs):
+            raise JournalError(path, "", "holds fewer runs than when it was first read")
+        return _prepare(runs[index], shift_to, tags, only_actions)
+
+    # Every run's targets are resolved before anything is sent (a configuration error
+    # sends nothing). The runs read for that are kept while they are few; the others
+    # are read again when their turn comes, so memory does not grow with the input.
+    inputs: List[_Input] = []
+    kept_events = 0
+    for item in find_inputs(journals):
+        try:
+            runs = read_runs(item.path)
+        except NotAJournal as error:
+            if not item.named:
+                # A directory `chaos run` left holds the experiment file next to the journal.
+                logger.info(f"{item.path}: not a journal, passed over")
+                continue
+            _error(str(error))
+            exit_code = error.exit_code
+            continue
+        except JournalError as error:
+            _error(str(error))
+            exit_code = error.exit_code
+            continue
+        # A side file may hold several runs (runs sharing one fixed `events_path`).
+        for index, run in enumerate(runs):
+            run = _prepare(run, shift_to, tags, only_actions)
+            if kept_events + len(run.events) <= KEPT_EVENTS:
+                kept_events += len(run.events)
+                inputs.append(_Input(item.path, run, index=index))
+            else:
+                inputs.append(_Input(item.path, None, run, index=index))
+    inputs = _without_side_file_twins(inputs)
 
     shared = _SharedTargets()
-    targets_by_run, config_failed = _resolve_targets(runs, sink_options, env, config_file, config_vars, shared)
+    config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared)
     if config_failed:
         sys.exit(EXIT_INVALID_CONFIG)
 
-    documents = []
-    # Each target of a run is sent to from its own thread: a slow server does
-    # not hold the others back, and the timeline is rendered while they work.
-    senders = ThreadPoolExecutor(max_workers=max(1, shared.count), thread_name_prefix="chaos-replay-send")
-    try:
-        undelivered = _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered,
-                                     output_format, documents)
-    finally:
-        # Not `with`: on Ctrl-C it would wait for the sends in flight before letting go.
-        senders.shutdown(wait=False)
+    def runs() -> Iterator[Tuple[Optional[Run], list, Optional[JournalError]]]:
+        for item in inputs:
+            if item.run is not None:
+                yield item.run, item.targets, None
+                continue
+            try:
+                yield prepared(item.path, item.index), item.targets, None
+            except JournalError as error:  # changed since it was first read
+                yield None, item.targets, error
+
+    undelivered, read_failed = _send_and_show(read_ahead(runs(), READ_AHEAD_RUNS), dry_run, only_undelivered,
+                                              output_format, len(inputs))
     shared.close_all()
-    if output_format == "json":
-        click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
-    elif output_format in PICTURE_FORMATS:
-        click.echo(PICTURE_FORMATS[output_format](runs), nl=False)
+    if read_failed and exit_code == EXIT_OK:
+        exit_code = read_failed
     if undelivered and exit_code == EXIT_OK:
         exit_code = EXIT_UNDELIVERED
     sys.exit(exit_code)
 
 
-def _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered, output_format, documents) -> bool:
-    """Send (or plan) each run and print it, or add its document; True if some event was not delivered."""
-    undelivered = False
-    with _progress(runs, targets_by_run, dry_run) as progress:
-        for run, targets in zip(runs, targets_by_run):
-            deliveries, plans = [], None
-            if dry_run:
-                plans = [(target.label, _plan(run, target, only_undelivered)) for target in targets]
-            sending = [] if dry_run else [senders.submit(_deliver_in_turn, run, same_server, only_undelivered)
-                                          for same_server in _by_server(targets)]
-            timeline = timeline_text(run) if output_format == "text" else None
-            if not dry_run:
-                deliveries = [delivery for future in sending for delivery in future.result()]
-                undelivered = undelivered or any(not d.ok for d in deliveries)
-                progress.update(1)
-            if output_format == "json":
-                documents.append(run_document(run, plans, deliveries))
-            elif output_format in PICTURE_FORMATS:
-                # stdout holds the picture alone: what was sent is said on stderr.
-                _echo_text(None, plans, deliveries, err=True)
-            else:
-                _echo_text(timeline, plans, deliveries)
-    return undelivered
+class _Input:
+    """A run to replay: the file it is read from (and which of the file's runs: a side file
+    may hold several), its run if kept, its targets."""
+
+    __slots__ = ("path", "index", "run", "targets", "settings_run")
+
+    def __init__(self, path: str, run: Optional[Run], settings_run: Optional[Run] = None, index: int = 0):
+        self.path = path
+        self.index = index
+        self.run = run
+        self.targets: list = []
+        # The run targets are resolved from, when it is not kept.
+        self.settings_run = settings_run if run is None else run
 
 
 def _check_tags_are_text(tags: Dict[str, str]) -> None:
@@ -190,38 +226,84 @@ def _check_tags_are_text(tags: Dict[str, str]) -> None:
             raise ConfigError("--tag", f"{key.encode('utf-8', 'backslashreplace').decode()}: not UTF-8 text") from None
 
 
-def _read_inputs(journals) -> Tuple[List[Run], int]:
-    """Every run of every input and the exit code so far: an input that cannot be read is
-    reported in one line and the others are still read."""
-    runs: List[Run] = []
-    exit_code = EXIT_OK
-    for item in find_inputs(journals):
-        try:
-            runs.extend(read_runs(item.path))
-        except NotAJournal as error:
-            if not item.named:
-                # A directory `chaos run` left holds the experiment file next to the journal.
-                logger.info(f"{item.path}: not a journal, passed over")
-                continue
-            _error(str(error))
-            exit_code = error.exit_code
-        except JournalError as error:
-            _error(str(error))
-            exit_code = error.exit_code
-    return _without_side_file_twins(runs), exit_code
-
-
-def _without_side_file_twins(runs: List[Run]) -> List[Run]:
+def _without_side_file_twins(inputs: List[_Input]) -> List[_Input]:
     """A side file's run that a journal given too holds is replayed from the journal, the
     fuller record (and the same events: replaying both would only send them twice)."""
-    from_journals = {run.run_id for run in runs if not run.from_side_file}
+    from_journals = {item.settings_run.run_id for item in inputs if not item.settings_run.from_side_file}
     kept = []
-    for run in runs:
+    for item in inputs:
+        run = item.settings_run
         if run.from_side_file and run.run_id in from_journals:
-            logger.info(f"{run.source}: run {run.run_id} is replayed from its journal")
+            logger.info(f"{item.path}: run {run.run_id} is replayed from its journal")
             continue
-        kept.append(run)
+        kept.append(item)
     return kept
+
+
+def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tuple[bool, int]:
+    """Send (or plan) each run and print it in input order as its deliveries complete.
+
+    Returns whether some event was not delivered, and the exit code of a journal
+    that could not be read again (0 if none).
+    """
+    undelivered, read_failed = False, 0
+    lanes: Dict[str, Lane] = {}
+    pending: Deque[Tuple[Run, List[Future]]] = deque()
+    pending_events = 0
+    dispatched = flushed_at = 0
+    out = _Output(output_format)
+    with _progress(count, dry_run) as progress:
+
+        def show_oldest() -> None:
+            nonlocal undelivered, pending_events
+            run, futures = pending.popleft()
+            pending_events -= len(run.events)
+            deliveries = [future.result() for future in futures]
+            undelivered = undelivered or any(not d.ok for d in deliveries)
+            progress.update(1)
+            out.run(run, None, deliveries)
+
+        for run, targets, error in runs:
+            if error is not None:
+                _error(str(error))
+                read_failed = error.exit_code
+                continue
+            if dry_run:
+                out.run(run, [(target.label, _plan(run, target, only_undelivered)) for target in targets], [])
+                continue
+            futures: List[Future] = []
+            for server, same_server in _by_server(targets):
+                jobs = []
+                for target in same_server:
+                    part = _part_for(run, target, only_undelivered)
+                    nothing = None if part is not None else Delivery(
+                        target.label, notes=("the live delivery missed nothing: not sent again",))
+                    jobs.append((target, part, nothing, Future()))
+                lane = lanes.get(server)
+                if lane is None:
+                    lane = lanes[server] = Lane(server)
+                lane.put(jobs)
+                futures.extend(job[3] for job in jobs)
+            pending.append((run, futures))
+            pending_events += len(run.events)
+            dispatched += 1
+            while pending and all(future.done() for future in pending[0][1]):
+                show_oldest()
+            while pending and (len(pending) > MAX_PENDING_RUNS or pending_events > MAX_PENDING_EVENTS):
+                # The oldest run may wait for a batch that only later runs would fill.
+                if flushed_at < dispatched:
+                    for lane in lanes.values():
+                        lane.flush()
+                    flushed_at = dispatched
+                show_oldest()
+        for lane in lanes.values():
+            lane.end()
+        while pending:
+            show_oldest()
+        for lane in lanes.values():
+            lane.join()
+    out.close()
+    return undelivered, read_failed
 
 
 def _prepare(run: Run, shift, tags, actions_only) -> Run:
@@ -250,14 +332,7 @@ def _plan(run: Run, target, only_undelivered: bool) -> list:
     return [] if part is None else target.plan(part)
 
 
-def _deliver(run: Run, target, only_undelivered: bool) -> Delivery:
-    part = _part_for(run, target, only_undelivered)
-    if part is None:
-        return Delivery(target.label, notes=("the live delivery missed nothing: not sent again",))
-    return target.send(part)
-
-
-def _by_server(targets) -> List[list]:
+def _by_server(targets) -> List[Tuple[str, list]]:
     """The targets grouped by server URL (else label), in order: two targets of one server
     (two dashboards of one Grafana) are sent to one after the other, as before, since each
     one's look-up sees what the other created."""
@@ -265,23 +340,21 @@ def _by_server(targets) -> List[list]:
     for target in targets:
         server = getattr(getattr(target, "config", None), "url", None) or target.label
         groups.setdefault(server, []).append(target)
-    return list(groups.values())
+    return list(groups.items())
 
 
-def _deliver_in_turn(run: Run, targets, only_undelivered: bool) -> List[Delivery]:
-    return [_deliver(run, target, only_undelivered) for target in targets]
-
-
-def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) -> Tuple[List[list], bool]:
+def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared) -> bool:
     """Every target of every run, before anything is sent; config errors all reported.
+    Returns whether one was found.
 
     Precedence: flags, environment, --config, the journal's live controls, then
     its configuration (chaosdb keys) and secrets.
     """
-    resolved, failed, reported = [], False, set()
+    failed, reported = False, set()
     modules = sink_modules()
     named = _sinks_the_command_names(modules, sink_options, env, config_file, config_vars)
-    for run in runs:
+    for item in inputs:
+        run = item.settings_run
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(run.controls), **config_file}
         targets = []
@@ -292,9 +365,10 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
         except ConfigError as error:  # a configuration too deeply nested to be read
             failed = True
             _error(f"{run.source}: {error}")
-            resolved.append(targets)
-            continue
-        for module in modules:
+            modules_to_try = ()
+        else:
+            modules_to_try = modules
+        for module in modules_to_try:
             try:
                 for target in module.targets(settings):
                     target = shared.get(target)
@@ -316,8 +390,10 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
                 if message not in reported:
                     reported.add(message)
                     _error(message)
-        resolved.append(targets)
-    return resolved, failed
+        item.targets = targets
+        if item.run is None:
+            item.settings_run = None  # read again when its turn comes
+    return failed
 
 
 def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
@@ -381,12 +457,43 @@ class _NoProgress:
         return False
 
 
-def _progress(runs, targets_by_run, dry_run):
+def _progress(count: int, dry_run: bool):
     """A progress bar on a terminal for long work; nothing when piped."""
-    sending = not dry_run and any(targets_by_run)
-    if sending and len(runs) > 1 and sys.stderr.isatty():
-        return click.progressbar(length=len(runs), label="replaying", file=sys.stderr)
+    if not dry_run and count > 1 and sys.stderr.isatty():
+        return click.progressbar(length=count, label="replaying", file=sys.stderr)
     return _NoProgress()
+
+
+class _Output:
+    """The runs printed one by one: a text timeline each, or one JSON document
+    streamed run by run (the same text `json.dumps(..., indent=2)` of the whole gives),
+    or a picture of all the runs at the end."""
+
+    def __init__(self, output_format: str):
+        self.json = output_format == "json"
+        self._picture = PICTURE_FORMATS.get(output_format)
+        self._pictured: List[Run] = []
+        self._first = True
+
+    def run(self, run: Run, plans, deliveries) -> None:
+        if self._picture is not None:
+            self._pictured.append(run)
+            # stdout holds the picture alone: what was sent is said on stderr.
+            _echo_text(None, plans, deliveries, err=True)
+            return
+        if not self.json:
+            _echo_text(timeline_text(run), plans, deliveries)
+            return
+        document = json.dumps(run_document(run, plans, deliveries), indent=2, ensure_ascii=False)
+        head = '{\n  "runs": [\n' if self._first else ",\n"
+        self._first = False
+        click.echo(head + textwrap.indent(document, "    ", lambda line: True), nl=False)
+
+    def close(self) -> None:
+        if self._picture is not None:
+            click.echo(self._picture(self._pictured), nl=False)
+        elif self.json:
+            click.echo('{\n  "runs": []\n}' if self._first else "\n  ]\n}")
 
 
 def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) -> None:
@@ -399,7 +506,7 @@ def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) ->
 
 
 def _error(message: str) -> None:
-    click.echo(f"chaos-replay: error: {message}", err=True)
+    click.echo(f"chaos-replay: error: {printable(message)}", err=True)
 
 
 def _warning(message: str) -> None:

@@ -6,6 +6,7 @@ precise phase boundaries, marks and the interruption. Any input that cannot be
 read raises a JournalError naming the file and the JSON location at fault.
 """
 import gc
+import hashlib
 import glob
 import json
 import logging
@@ -38,7 +39,8 @@ from .events import (
 
 __all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "PHASE_NAMES", "read_runs", "read_source", "read_journal",
            "read_side_file", "journal_to_run", "recorded_extension", "error_text", "phase_name",
-           "activity_fields", "experiment_fields", "expand_inputs", "find_inputs", "Input", "order", "cycle_collection_paused"]
+           "activity_fields", "experiment_fields", "experiment_hash", "expand_inputs", "find_inputs", "Input",
+           "order", "cycle_collection_paused"]
 
 EXTENSION_NAME = "chaostoolkit-replay"
 SIDE_FILE_MARKER = "side-file"
@@ -301,7 +303,22 @@ def journal_to_run(document: Any, source: str) -> Run:
         secrets=_mapping(experiment.get("secrets")),
         controls=tuple(experiment["controls"]) if isinstance(experiment.get("controls"), list) else (),
         extension=extension or {},
+        experiment_hash=_recorded_experiment_ref(extension) or experiment_hash(experiment),
+        chaoslib_version=journal.get("chaoslib-version") if isinstance(journal.get("chaoslib-version"), str) else None,
     )
+
+
+def experiment_hash(experiment: Mapping[str, Any]) -> str:
+    """chaoslib's `experiment_hash` (1.27+; older chaoslib has none): blake2b, 12 bytes, of the
+    experiment as canonical JSON. chaostoolkit-prometheus' default `experiment_ref`."""
+    canonical = json.dumps(experiment, skipkeys=True, sort_keys=True, indent=None, default=str)
+    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def _recorded_experiment_ref(extension: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The `experiment_ref` a live pushgateway control used: a replay keeps to the same group."""
+    ref = (extension or {}).get("experiment_ref")
+    return ref if isinstance(ref, str) and ref else None
 
 
 def _mapping(value: Any) -> Dict[str, Any]:

@@ -43,7 +43,10 @@ Swagger spec, annotations part) and Grafana's behaviour described beside it
   effect), `hold(until, seconds)` (wait for a `threading.Event` set by the
   test; the request records whether it came before the deadline).
 - Every request is recorded (`requests`, `count`), as is every contract
-  violation (`violations`) for the tests to assert on.
+  violation (`violations`) for the tests to assert on, and the most requests
+  it had in flight at once (`max_in_flight`).
+- `latency`: seconds every answer waits, as a hosted Grafana across a network
+  would (requests in flight wait side by side, as on a real server).
 """
 import base64
 import json
@@ -182,8 +185,9 @@ class GrafanaStandIn:
     def __init__(self, tokens: Optional[Dict[str, Credential]] = None,
                  users: Optional[Dict[Tuple[str, str], Credential]] = None,
                  dashboards: Optional[Dict[str, int]] = None, tags_length: int = GRAFANA_TAGS_LENGTH,
-                 tls: Optional[Pki] = None):
-        """`tls`: serve HTTPS with its server certificate, and ask clients for one its CA signed."""
+                 tls: Optional[Pki] = None, latency: float = 0.0):
+        """`tls`: serve HTTPS with its server certificate, and ask clients for one its CA signed;
+        `latency`: seconds added to every answer."""
         self.tokens = tokens if tokens is not None else {
             EDITOR_TOKEN: Credential("Editor"), VIEWER_TOKEN: Credential("Viewer")}
         self.users = users if users is not None else {ADMIN_USER: Credential("Admin", (1, 2))}
@@ -195,6 +199,9 @@ class GrafanaStandIn:
         self._faults: List[_Fault] = []
         self._next_id = 1
         self._lock = threading.Lock()
+        self.latency = latency
+        self.in_flight = 0
+        self.max_in_flight = 0
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -279,6 +286,18 @@ class GrafanaStandIn:
         with self._lock:
             self.requests.append(record)
             fault = self._take_fault(handler.command)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            self._serve_recorded(handler, parts, record, raw, fault)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _serve_recorded(self, handler: BaseHTTPRequestHandler, parts, record: RecordedRequest, raw: bytes,
+                        fault: Optional[_Fault]) -> None:
         if fault and fault.kind == "slow":
             time.sleep(fault.seconds)
         if fault and fault.kind == "hold":

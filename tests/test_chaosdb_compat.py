@@ -17,9 +17,12 @@ from click.testing import CliRunner
 from chaosreplay.cli import replay
 from chaosreplay.config import Settings
 from chaosreplay.controls.live import LiveShipping
+from chaosreplay.delivery import control_target_sections
+from chaosreplay.errors import ConfigError
 from chaosreplay.events import Event, Run, activity_id
 from chaosreplay.sinks.grafana import grafana_configs
 from chaosreplay.sinks.grafana import targets as grafana_targets
+from chaosreplay.sinks.influx import influx_config
 from tests.conftest import JOURNALS
 from tests.grafana_standin import ADMIN_USER, EDITOR_TOKEN, grafana_pair  # noqa: F401 (fixture)
 
@@ -123,3 +126,42 @@ def test_only_actions_1_in_a_live_control_leaves_probes_out_and_keeps_the_contro
         assert target.config.only_actions is True
     finally:
         shipping.engine.close()
+
+
+@pytest.mark.parametrize("module", ["chaosreplay.controls.influx", "chaosdb.influx"])
+def test_declared_the_chaosdb_way_without_configuration_influxdb_means_chaosdbs_defaults(module):
+    sections = control_target_sections(module, {})
+    config = influx_config(Settings(env={}, file=sections, configuration={}))
+    assert (config.url, config.write_url, config.database) == ("http://localhost:8086", "http://localhost:8086/write",
+                                                               "gatlingdb")
+    own = influx_config(Settings(env={}, file=sections, configuration={"influxdb": {
+        "host": "influx.example", "port": 8087, "http_endpoint": "/write", "database": "chaos"}}))
+    assert (own.url, own.database) == ("http://influx.example:8087", "chaos")
+
+
+def test_influx_control_with_its_configuration_under_another_key():
+    """tests/test_influx_control.py configured `"influx": {... "database": "chaostoolkit"}`: chaosdb reads
+    only `influxdb`, so those writes went to its defaults; so do ours."""
+    configuration = {"influx": {"host": "localhost", "port": 8086, "http_endpoint": "/write",
+                                "database": "chaostoolkit"}}
+    config = influx_config(Settings(env={}, file=control_target_sections("chaosreplay.controls.influx", {}),
+                                    configuration=configuration))
+    assert (config.url, config.database) == ("http://localhost:8086", "gatlingdb")
+
+
+def test_a_journal_of_a_chaosdb_influx_run_replays_to_chaosdbs_default_server(tmp_path):
+    with open(BASIC, encoding="utf-8") as handle:
+        journal = json.load(handle)
+    journal["experiment"]["controls"] = [{"name": "tracing", "provider": {"type": "python",
+                                                                          "module": "chaosdb.influx"}}]
+    path = tmp_path / "chaosdb-influx.json"
+    path.write_text(json.dumps(journal), encoding="utf-8")
+    result = _invoke(str(path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "-> influx http://localhost:8086 db=gatlingdb" in result.output
+
+
+def test_our_generic_live_control_without_sections_has_no_default_server():
+    """Only a control declared as chaosdb's was gets chaosdb's defaults."""
+    with pytest.raises(ConfigError, match="no target configured"):
+        LiveShipping({}, {}, configuration={}, name="chaosreplay.controls.live")

@@ -43,11 +43,14 @@ def test_every_journal_creates_its_annotations_once(grafana):
         assert grafana.with_tag(run_tag(run.run_id)), path
     created = len(grafana.annotations)
     posts = grafana.count("POST")
+    lookups = grafana.count("GET")
+    # Journals of runs far apart in time are each looked up alone, at most once.
+    assert lookups <= len(VALID_JOURNALS)
 
     second = invoke(*VALID_JOURNALS, "--grafana-url", grafana.url, env={"GRAFANA_TOKEN": EDITOR_TOKEN})
     assert second.exit_code == 0, second.output
     assert len(grafana.annotations) == created and grafana.count("POST") == posts
-    assert grafana.count("GET") == 2 * len(VALID_JOURNALS)
+    assert grafana.count("GET") == 2 * lookups
     # Replaying reads journals, never writes them: no token can end up in one.
     assert {path: _digest(path) for path in VALID_JOURNALS} == before
     for output in (first.output, second.output):

@@ -17,15 +17,17 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import click
 import requests
 
 from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
+from ..delivery import CHAOSDB_DEFAULTS_KEY
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
+from .batching import CrossRunBatches, RunOutcome
 from .http import (Credentials, Refused, Unreachable, answer_problem, base_url, request_with_retries, server_error,
                    tls_verify)
 from .influx_line import DEFAULT_MEASUREMENT, EventLine, iter_lines, measurement_problem
@@ -129,7 +131,9 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     settings.check_section("influx", SECTION_KEYS)
     chaosdb = settings.configuration.get("influxdb")
     if not isinstance(chaosdb, dict):
-        chaosdb = None
+        # chaosreplay.controls.influx declared as chaosdb.influx was, and no configuration.influxdb:
+        # chaosdb wrote to its defaults (http://localhost:8086/write, database gatlingdb).
+        chaosdb = {} if settings.pick(file=f"influx.{CHAOSDB_DEFAULTS_KEY}") else None
 
     def pick(name: str, default: Any = None, chaosdb_key: Optional[str] = None) -> Any:
         return settings.pick(cli=f"influx_{name}", env=f"INFLUX_{name.upper()}",
@@ -229,6 +233,8 @@ class InfluxTarget:
         self.session = session or requests.Session()
         # Serializes the next batch while the previous one is on the wire.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
+        # Batches shared by the runs given to `submit` (a back-fill of many runs).
+        self._batches: Optional[CrossRunBatches] = None
         self._database_created = False
 
     # -- what would be sent -------------------------------------------------------------
@@ -260,6 +266,38 @@ class InfluxTarget:
             error = self._write_all(run, delivered, rejected)
         except Unreachable as unreachable:
             error = unreachable
+        return self._delivery(run, delivered, rejected, error)
+
+    def submit(self, run: Run, done: Callable[[Delivery], None]) -> None:
+        """Queue `run` behind the runs submitted before: their lines share batches of
+        `batch_size` lines. `done(delivery)` is called once every line of the run is
+        written or failed; `flush` writes what waits for a full batch."""
+        if self._batches is None:
+            self._batches = CrossRunBatches(self.config.batch_size, self._write_lines, "influx-write")
+
+        def finished(outcome: RunOutcome) -> None:
+            done(self._delivery(outcome.run, [line.event_id for line in outcome.stored], outcome.rejected,
+                                outcome.error))
+
+        try:
+            self._ensure_database()
+        except Unreachable as unreachable:
+            self._batches.fail_run(run, unreachable, finished)
+            return
+        self._batches.add(run, iter_lines(run, self.config.measurement), finished)
+
+    def flush(self) -> None:
+        if self._batches is not None:
+            self._batches.flush()
+
+    def _write_lines(self, lines: List[EventLine]) -> Tuple[List[EventLine], List[Tuple[int, str]]]:
+        stored, rejected = self._write(lines, 0)
+        return stored, [(number - 1, reason) for number, _, reason in rejected]
+
+    def _delivery(self, run: Run, delivered: List[str], rejected: List[Tuple[int, EventLine, str]],
+                  error: Optional[Unreachable]) -> Delivery:
+        """The run's delivery: `delivered` event ids, `rejected` (line number in the run, line,
+        reason), the error that stopped the writes."""
         refused = isinstance(error, Refused)
         error_text = str(error) if error else None
         total = len(run.events)
@@ -298,6 +336,8 @@ class InfluxTarget:
 
     def close(self) -> None:
         self._writer.shutdown()
+        if self._batches is not None:
+            self._batches.close()
         self.session.close()
 
     def _headers(self, masked: bool = False) -> Dict[str, str]:

@@ -24,6 +24,7 @@ __all__ = [
     "Family",
     "Series",
     "RUN_ID_LABEL",
+    "DELIVERY_LABEL",
     "EXPERIMENT_REF_LABEL",
     "EXPERIMENT_STATUSES",
     "experiment_ref_for",
@@ -31,12 +32,16 @@ __all__ = [
     "text_exposition",
     "openmetrics_text",
     "merge_families",
+    "label_text",
 ]
 
 # chaostoolkit-prometheus' label names, so existing dashboards keep working.
 RUN_ID_LABEL = "chaostoolkit_run_trace_id"
 EXPERIMENT_REF_LABEL = "chaostoolkit_experiment_ref"
 TITLE_LABEL = "chaostoolkit_experiment_title"
+# Which way a series reached Prometheus (`pushgateway`, `remote_write`, `openmetrics`):
+# a run sent both ways is two sets of series, and a query picks one.
+DELIVERY_LABEL = "chaostoolkit_delivery"
 EXPERIMENT_STATUSES = ("completed", "failed", "aborted", "interrupted", "unknown")
 
 # While a run goes on, "in progress" is sampled this often, so that instant
@@ -89,8 +94,10 @@ def run_families(
     trace_id: Optional[str] = None,
     experiment_ref: Optional[str] = None,
     in_progress: bool = False,
+    delivery: Optional[str] = None,
 ) -> List[Family]:
-    """The run's gauge families; `in_progress` says the run is still going on (live).
+    """The run's gauge families; `in_progress` says the run is still going on (live);
+    `delivery` is the DELIVERY_LABEL's value.
 
     Run-level values are sampled when the run ended (or at its last event when
     it has no end: a run cut short); activity values when the activity ended;
@@ -103,6 +110,7 @@ def run_families(
         RUN_ID_LABEL: trace_id or run.run_id,
         EXPERIMENT_REF_LABEL: experiment_ref or experiment_ref_for(title),
         TITLE_LABEL: title,
+        DELIVERY_LABEL: delivery or "",
         **_user_labels(experiment or (run.events[0] if run.events else None)),
     }
     starts = [event.start for event in run.events]
@@ -180,7 +188,7 @@ def text_exposition(families: Sequence[Family]) -> str:
         lines.extend(_family_header(family))
         for series in family.series:
             _, value = series.points[-1]
-            lines.append(f"{family.name}{_label_text(series.labels)} {_number(value)}")
+            lines.append(f"{family.name}{label_text(series.labels)} {_number(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -190,7 +198,7 @@ def openmetrics_text(families: Sequence[Family]) -> str:
     for family in families:
         lines.extend(_family_header(family))
         for series in family.series:
-            labels = _label_text(series.labels)
+            labels = label_text(series.labels)
             for timestamp, value in series.points:
                 lines.append(f"{family.name}{labels} {_number(value)} {timestamp // 1000}.{timestamp % 1000:03d}")
     lines.append("# EOF")
@@ -260,5 +268,5 @@ def _escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def _label_text(labels: Sequence[Tuple[str, str]]) -> str:
+def label_text(labels: Sequence[Tuple[str, str]]) -> str:
     return "{" + ",".join(f'{name}="{_escape_label_value(value)}"' for name, value in labels) + "}"
