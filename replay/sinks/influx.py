@@ -39,10 +39,11 @@ CHAOSDB_DEFAULTS = {"host": "localhost", "port": 8086, "http_endpoint": "/write"
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
-# The keys of the `influx` section of `--config` (and of the live controls).
+# The keys of the `influx` section of `--config` (and of the live controls): a key read
+# below must be listed here, or a section holding it is refused as a typo.
 SECTION_KEYS = ("url", "database", "retention_policy", "username", "password", "token", "org", "bucket",
                 "version", "measurement", "create_database", "gzip", "batch_size", "timeout", "retries",
-                "ca_bundle", "verify_tls")
+                "ca_bundle", "verify_tls", CHAOSDB_DEFAULTS_KEY)
 _REPORTED_REJECTIONS = 5
 
 OPTIONS = [

@@ -89,7 +89,7 @@ def pushgateway_config(settings: Settings) -> Optional[PushgatewayConfig]:
     found = endpoint_settings(settings, "pushgateway", "PUSHGATEWAY",
                               cli={"url": "pushgateway_url", "job": "pushgateway_job"},
                               url_aliases=("pushgateway_url",),
-                              other_keys=("job", "grouping_key", "trace_id", "experiment_ref", "delete_at_end"))
+                              other_keys=("job", "grouping_key", "trace_id", "experiment_ref", "delete_at_end", "layout"))
     if found is None:
         return None
     endpoint, pick = found
