@@ -48,7 +48,7 @@ DEFAULT_RETRIES = 3
 # below must be listed here, or a section holding it is refused as a typo.
 SECTION_KEYS = ("url", "database", "retention_policy", "username", "password", "token", "org", "bucket",
                 "version", "measurement", "create_database", "gzip", "batch_size", "timeout", "retries",
-                "ca_bundle", "verify_tls", CHAOSDB_DEFAULTS_KEY)
+                "ca_bundle", "verify_tls", "layout", CHAOSDB_DEFAULTS_KEY)
 _REPORTED_REJECTIONS = 5
 
 OPTIONS = [
