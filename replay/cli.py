@@ -26,9 +26,10 @@ from .errors import (
     EXIT_UNDELIVERED,
     ConfigError,
     JournalError,
+    NotAJournal,
 )
 from .events import Run, parse_time
-from .journal import cycle_collection_paused, expand_inputs, read_source
+from .journal import cycle_collection_paused, find_inputs, read_runs
 from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
 from .render import delivery_text, plans_text, printable, run_document, timeline_text
@@ -139,6 +140,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
             config_path, only_undelivered, sink_options):
     exit_code = EXIT_OK
     try:
+        _check_tags_are_text(tags)
         config_file = load_config_file(config_path)
         config_vars, env_overrides = load_variables(variables, var_files)
     except ConfigError as error:
@@ -146,8 +148,11 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         sys.exit(error.exit_code)
     env = {**os.environ, **env_overrides}
 
-    def prepared(path: str) -> Run:
-        return _prepare(read_source(path), shift_to, tags, only_actions)
+    def prepared(path: str, index: int) -> Run:
+        runs = read_runs(path)
+        if index >= len(runs):
+            raise JournalError(path, "", "holds fewer runs than when it was first read")
+        return _prepare(runs[index], shift_to, tags, only_actions)
 
     # Every run's targets are resolved before anything is sent (a configuration error
     # sends nothing). The runs read for that are kept while they are few; the others
@@ -156,18 +161,30 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     resolver = _TargetResolver(sink_options, env, config_file, config_vars, shared)
     inputs: List[_Input] = []
     kept_events = 0
-    for path in expand_inputs(journals):
+    for item in find_inputs(journals):
         try:
-            run = prepared(path)
+            runs = read_runs(item.path)
+        except NotAJournal as error:
+            if not item.named:
+                # A directory `chaos run` left holds the experiment file next to the journal.
+                logger.info(f"{item.path}: not a journal, passed over")
+                continue
+            _error(str(error))
+            exit_code = error.exit_code
+            continue
         except JournalError as error:
             _error(str(error))
             exit_code = error.exit_code
             continue
-        targets = resolver.targets_of(run)
-        keep = kept_events + len(run.events) <= KEPT_EVENTS
-        kept_events += len(run.events) if keep else 0
-        inputs.append(_Input(path, run if keep else None, targets))
-        del run
+        # A side file may hold several runs (runs sharing one fixed `events_path`).
+        for index, run in enumerate(runs):
+            run = _prepare(run, shift_to, tags, only_actions)
+            keep = kept_events + len(run.events) <= KEPT_EVENTS
+            kept_events += len(run.events) if keep else 0
+            inputs.append(_Input(item.path, run if keep else None, resolver.targets_of(run), index,
+                                 run.run_id, run.from_side_file))
+        runs = run = None  # not kept: freed now
+    inputs = _without_side_file_twins(inputs)
     if resolver.failed:
         sys.exit(EXIT_INVALID_CONFIG)
     if sink_options.get("grafana_dashboard"):
@@ -184,7 +201,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
                 yield item.run, item.targets, None
                 continue
             try:
-                yield prepared(item.path), item.targets, None
+                yield prepared(item.path, item.index), item.targets, None
             except JournalError as error:  # changed since it was first read
                 yield None, item.targets, error
 
@@ -203,14 +220,41 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 
 
 class _Input:
-    """A journal named on the command line: its path, its run if kept, its targets."""
+    """A run to replay: the file it is read from (and which of the file's runs: a side file
+    may hold several), its run if kept, its targets, its id and whether a side file holds it."""
 
-    __slots__ = ("path", "run", "targets")
+    __slots__ = ("path", "run", "targets", "index", "run_id", "from_side_file")
 
-    def __init__(self, path: str, run: Optional[Run], targets: list):
+    def __init__(self, path: str, run: Optional[Run], targets: list, index: int, run_id: str,
+                 from_side_file: bool):
         self.path = path
         self.run = run
         self.targets = targets
+        self.index = index
+        self.run_id = run_id
+        self.from_side_file = from_side_file
+
+
+def _check_tags_are_text(tags: Dict[str, str]) -> None:
+    """A `--tag` of bytes that are not UTF-8 arrives with lone surrogates no sink can send."""
+    for key, value in tags.items():
+        try:
+            f"{key}:{value}".encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError("--tag", f"{key.encode('utf-8', 'backslashreplace').decode()}: not UTF-8 text") from None
+
+
+def _without_side_file_twins(inputs: List[_Input]) -> List[_Input]:
+    """A side file's run that a journal given too holds is replayed from the journal, the
+    fuller record (and the same events: replaying both would only send them twice)."""
+    from_journals = {item.run_id for item in inputs if not item.from_side_file}
+    kept = []
+    for item in inputs:
+        if item.from_side_file and item.run_id in from_journals:
+            logger.info(f"{item.path}: run {item.run_id} is replayed from its journal")
+            continue
+        kept.append(item)
+    return kept
 
 
 def _send_and_show(runs, dry_run, only_undelivered, output_format, count, targets) -> Tuple[bool, int]:
@@ -335,9 +379,14 @@ class _TargetResolver:
     def targets_of(self, run: Run) -> list:
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(run.controls), **self.config_file}
-        settings = Settings(cli=self.sink_options, env=self.env, file=file_layer,
-                            configuration=run.configuration, secrets=run.secrets,
-                            variables=self.config_vars)
+        try:
+            settings = Settings(cli=self.sink_options, env=self.env, file=file_layer,
+                                configuration=run.configuration, secrets=run.secrets,
+                                variables=self.config_vars)
+        except ConfigError as error:  # a configuration too deeply nested to be read
+            self.failed = True
+            _error(f"{run.source}: {error}")
+            return []
         targets = []
         for module in self.modules:
             try:
@@ -368,7 +417,10 @@ def _sinks_the_command_names(modules, sink_options, env, config_file, config_var
     """The sink modules given a target by the command itself (flags, environment, --config),
     whatever the journals say. A module whose settings are wrong there counts as named:
     its error is reported when the runs' targets are resolved."""
-    settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    try:
+        settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    except ConfigError:
+        return list(modules)  # the error is reported with each run's targets
     named = []
     for module in modules:
         try:
