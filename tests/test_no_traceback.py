@@ -168,6 +168,11 @@ ODD_CONFIGURATIONS = [
      EXIT_INVALID_CONFIG, "unknown section 'influxdb'"),
     ("config-not-utf8", lambda d: ["--config", _write_bytes(d, "latin1.json", b'{"influx": {"database": "\xe9"}}'),
                                    GOOD], EXIT_INVALID_CONFIG, "not UTF-8 text"),
+    ("var-file-not-utf8", lambda d: [GOOD, "--var-file", _write_bytes(d, "vars.env", b"X=\xe9\n")],
+     EXIT_INVALID_CONFIG, "--var-file"),
+    ("var-file-nested-5000-deep", lambda d: [GOOD, "--var-file", _write(d, "vars.json", '{"configuration": {"x": '
+                                                                         + "[" * 5000 + "]" * 5000 + "}}")],
+     EXIT_INVALID_CONFIG, "nested too deeply"),
     ("unresolved-variable", lambda d: [*_unresolved_variable(d), "--dry-run"],
      EXIT_INVALID_CONFIG, "influx.database: ${influx_db} is not defined"),
     ("unset-secret-variable", lambda d: [*_unset_secret_variable(d), "--dry-run"],
