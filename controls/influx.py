@@ -3,8 +3,10 @@
 Arguments are the keys of the `influx` section of `chaos-replay --config`
 (`url`, `database`, `username`, `password`, ...) plus the live options of
 `chaosreplay.controls.live` (`drain_timeout`, `strict`, ...). Without arguments the
-experiment's `configuration.influxdb` (chaosdb's keys) is used, so replacing
-`chaosdb.influx` by `chaosreplay.controls.influx` in an experiment is enough.
+experiment's `configuration.influxdb` (chaosdb's keys) is used, and without one
+chaosdb's defaults (`http://localhost:8086`, database `gatlingdb`), so replacing
+`chaosdb.influx` by `chaosreplay.controls.influx` in an experiment is enough;
+`"layout": "chaosdb"` writes the points chaosdb wrote instead of ours.
 """
 from typing import Any
 

@@ -13,6 +13,8 @@ import click
 
 from . import __version__
 from .config import Redactor, Settings, load_config_file
+from .dashboards.command import WithDashboardSubcommand
+from .dashboards.provision import provision_dashboards
 from .delivery import sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INTERRUPTED,
@@ -78,7 +80,7 @@ def _with_sink_options(command):
     return command
 
 
-@click.command(name="replay", epilog=EXIT_CODES_HELP)
+@click.command(name="replay", cls=WithDashboardSubcommand, epilog=EXIT_CODES_HELP)
 @click.argument("journals", nargs=-1, required=True)
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "html", "svg"]), default="text",
               show_default=True, help="Timeline as readable text, one JSON document, or a picture of the runs: "
@@ -168,6 +170,13 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared, journal_targets)
     if config_failed:
         sys.exit(EXIT_INVALID_CONFIG)
+    if sink_options.get("grafana_dashboard"):
+        lines, saved = provision_dashboards([item.targets for item in inputs], sink_options["grafana_dashboard"],
+                                            dry_run)
+        for line in lines:
+            click.echo(line, err=output_format != "text")
+        if not saved and exit_code == EXIT_OK:
+            exit_code = EXIT_UNDELIVERED
 
     def runs() -> Iterator[Tuple[Optional[Run], list, Optional[JournalError]]]:
         for item in inputs:

@@ -50,7 +50,7 @@ MAX_DURING_LANES = 8
 MAX_BACKGROUND_LANES = 6
 
 _WIDTH = 1200
-_LABEL_WIDTH = 250
+_LABEL_WIDTH = 280
 _PLOT_WIDTH = _WIDTH - _LABEL_WIDTH - 20
 _LANE_HEIGHT = 20
 _BAR_HEIGHT = 14
@@ -60,7 +60,7 @@ _RUN_GAP = 26
 _LEGEND_HEIGHT = 28
 _LINES_ROW = 14
 _TITLE_LIMIT = 110
-_LABEL_LIMIT = 34
+_LABEL_LIMIT = 38
 _NICE_STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300,
                600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
 _PHASE_ORDER = {"before": 0, "during": 1, "method": 2, "after": 3, "rollbacks": 4}
@@ -158,7 +158,7 @@ def _layout(run: Run) -> _Layout:
     lanes = [groups[key] for key in sorted(groups)]
     for lane in lanes:
         if lane.not_met:
-            lane.label += " ✗ NOT MET"
+            lane.label += " ✗ not met"
     return _Layout(run, origin, max(_seconds_since(origin, latest), 0.0), lanes, lines)
 
 
@@ -191,7 +191,7 @@ def _lane_label(phase: Optional[str], iteration: int, iterations: int) -> str:
     if phase == "during":
         if iteration:
             return f"steady state during #{iteration}"
-        return f"steady state during (#1–#{iterations})" if iterations > 1 else "steady state during"
+        return f"steady state during #1–#{iterations}" if iterations > 1 else "steady state during"
     names = {"before": "steady state before", "after": "steady state after"}
     return names.get(phase or "", PHASE_NAMES.get(phase or "", phase or "other"))
 
@@ -377,7 +377,7 @@ class _Drawing:
         label_colour = NOT_MET_STROKE if lane.not_met else "#212121"
         weight = ' font-weight="bold"' if lane.not_met else ""
         out.append(f'<text class="lane-label" x="10" y="{top + 14}" fill="{label_colour}"{weight}>'
-                   f'{_text(_shorten(lane.label, _LABEL_LIMIT + (11 if lane.not_met else 0)))}</text>')
+                   f'{_text(_shorten(lane.label, _LABEL_LIMIT))}</text>')
         for event in lane.bars:
             self._bar(layout, event, top + (_LANE_HEIGHT - _BAR_HEIGHT) // 2)
         out.append("</g>")

@@ -22,9 +22,13 @@ from chaosreplay.errors import ConfigError
 from chaosreplay.events import Event, Run, activity_id
 from chaosreplay.sinks.grafana import grafana_configs
 from chaosreplay.sinks.grafana import targets as grafana_targets
+from chaosreplay.journal import read_journal
 from chaosreplay.sinks.influx import influx_config
+from chaosreplay.sinks.influx import targets as influx_targets
+from chaosreplay.sinks.influx_line import chaosdb_line, iter_chaosdb_lines
 from tests.conftest import JOURNALS
 from tests.grafana_standin import ADMIN_USER, EDITOR_TOKEN, grafana_pair  # noqa: F401 (fixture)
+from tests.influx_server import influx_db, influxd  # noqa: F401 (fixtures)
 
 BASIC = os.path.join(JOURNALS, "generated-basic.json")
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc)
@@ -165,3 +169,70 @@ def test_our_generic_live_control_without_sections_has_no_default_server():
     """Only a control declared as chaosdb's was gets chaosdb's defaults."""
     with pytest.raises(ConfigError, match="no target configured"):
         LiveShipping({}, {}, configuration={}, name="chaosreplay.controls.live")
+
+
+# -- the chaosdb InfluxDB layout ------------------------------------------------------------------
+
+def _chaosdb_layout(influx_db, **options):
+    [target] = influx_targets(Settings(env={}, file={"influx": {
+        "url": influx_db.url, "database": influx_db.name, "layout": "chaosdb", **options}}))
+    return target
+
+
+def test_the_chaosdb_layout_line_is_chaosdbs_encoding():
+    """tests/test_influx_encoding.py: `measurement,tag1=v1,tag2=v2 field1="value1",...`: tags sorted
+    and bare, string fields quoted; we add the time chaosdb left to the server."""
+    [before, after] = iter_chaosdb_lines(_action_run(), measurement="measurement")
+    start_ns = int(T0.timestamp()) * 10 ** 9
+    assert before.line.startswith('measurement,experiment=exp1,scope=before type="python",module="foo",func="bar" ')
+    assert after.line.startswith('measurement,experiment=exp1,scope=after type="python",module="foo",func="bar" ')
+    assert 0 <= int(before.line.rsplit(" ", 1)[1]) - start_ns < 1000
+    assert 0 <= int(after.line.rsplit(" ", 1)[1]) - (start_ns + 10 ** 9) < 1000
+
+
+@pytest.mark.servers
+def test_before_and_after_activity_control_store_chaosdbs_points(influx_db):
+    """tests/test_influx_control.py: an action `foo.bar` before and after; chaosdb asserted the
+    calls returned, we read the points back with an independent client."""
+    run = _action_run()
+    delivery = _chaosdb_layout(influx_db).send(run)
+    assert delivery.ok and delivery.delivered == (run.events[0].id,)
+    points = influx_db.points("chaos_toolkit.actions")
+    assert [(p["scope"], p["experiment"], p["type"], p["module"], p["func"]) for p in points] == [
+        ("before", "exp1", "python", "foo", "bar"), ("after", "exp1", "python", "foo", "bar")]
+    assert [p["time"] // 10 ** 6 for p in points] == [int(T0.timestamp() * 1000), int(T0.timestamp() * 1000) + 1000]
+    # Replayed again: the same two points, as with our own layout.
+    assert _chaosdb_layout(influx_db).send(run).ok
+    assert len(influx_db.points("chaos_toolkit.actions")) == 2
+
+
+@pytest.mark.servers
+def test_the_chaosdb_layout_writes_only_what_chaosdb_recorded(influx_db):
+    """chaosdb wrote nothing for probes and for other providers (process, http): neither do we,
+    and those events still count as delivered."""
+    # Four Python actions (one a rollback), one Python probe.
+    run = read_journal(os.path.join(JOURNALS, "marzouk-1.8.1-completed-rollbacks.json"))
+    delivery = _chaosdb_layout(influx_db).send(run)
+    assert delivery.ok and set(delivery.delivered) == {event.id for event in run.events}
+    python_actions = [e for e in run.events if e.activity_type == "action" and e.fields.get("provider") == "python"]
+    assert len(python_actions) == 4
+    points = influx_db.points("chaos_toolkit.actions")
+    assert sorted((p["func"], p["scope"]) for p in points) == sorted(
+        (e.fields["func"], scope) for e in python_actions for scope in ("before", "after"))
+    assert influx_db.points() == []  # and nothing in our measurement
+
+
+# tests/test_influx_encoding.py, case by case.
+
+def test_one_field_payload():
+    assert chaosdb_line("measurement", fields={"field1": "value1"}) == 'measurement field1="value1"'
+
+
+def test_two_fields_payload():
+    assert chaosdb_line("measurement", fields={"field1": "value1", "field2": 123}) == \
+        'measurement field1="value1",field2=123'
+
+
+def test_fields_and_tags_payload():
+    assert chaosdb_line("measurement", fields={"field1": "value1", "field2": 123},
+                        tags={"tag1": "v1", "tag2": "v2"}) == 'measurement,tag1=v1,tag2=v2 field1="value1",field2=123'

@@ -140,6 +140,11 @@ def test_distribution_installs_into_a_clean_virtualenv(distributions, wheel_bin,
     plugin = subprocess.run([str(bin_dir / "chaos"), "replay", "--help"], capture_output=True, text=True)
     assert plugin.returncode == 0, plugin.stderr
     assert plugin.stdout.startswith("Usage: chaos replay")
+    # The dashboards are package data: they must be in the wheel and the sdist.
+    board = subprocess.run([str(bin_dir / "chaos-replay"), "dashboard", "prometheus"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert board.returncode == 0, board.stderr
+    assert json.loads(board.stdout)["uid"] == "chaostoolkit-prometheus"
     probe = (
         "import importlib.util as u, importlib.metadata as m\n"
         "print(u.find_spec('influxdb') is None)\n"

@@ -89,7 +89,7 @@ def test_deviated_steady_state_stands_out_and_each_bar_carries_its_details():
     root = parsed_svg(svg_document([run]))
     not_met = [group for group in root.iter(f"{SVG}g") if group.get("class") == "lane not-met"]
     assert len(not_met) == 1
-    assert lane_labels(not_met[0]) == ["steady state after ✗ NOT MET"]
+    assert lane_labels(not_met[0]) == ["steady state after ✗ not met"]
     assert [rect.get("stroke") for rect in not_met[0].iter(f"{SVG}rect")][0] == "#c62828"
     assert any(tspan.text == "DEVIATED" for tspan in root.iter(f"{SVG}tspan"))
     titles = ["".join(bar.find(f"{SVG}title").itertext()) for bar in bars(root)]
@@ -137,7 +137,7 @@ def test_lanes_collapse_when_there_are_many_iterations_and_overlapping_backgroun
     root = parsed_svg(svg_document([_run_with(events)]))
     (group,) = [g for g in root.iter(f"{SVG}g") if g.get("class") == "run"]
     labels = lane_labels(group)
-    assert labels[0] == "steady state during (#1–#30)"
+    assert labels[0] == "steady state during #1–#30"
     assert len([label for label in labels if "background" in label]) == MAX_BACKGROUND_LANES
     assert labels[-1] == f"method · background {MAX_BACKGROUND_LANES}+"
     assert len(labels) <= MAX_DURING_LANES

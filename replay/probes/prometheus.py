@@ -37,7 +37,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import requests
 from chaoslib.exceptions import ActivityFailed
-from dateutil.parser import ParserError, parse as parse_date
+from dateutil.parser import parse as parse_date
 from dateutil.relativedelta import relativedelta
 
 from ..config import as_bool, as_credential
@@ -165,7 +165,7 @@ def parse_time(value: Any, now: Optional[datetime] = None) -> datetime:
         return datetime.fromtimestamp(float(text), timezone.utc)
     try:
         parsed = parse_date(value.strip())
-    except (ParserError, ValueError, OverflowError):
+    except (ValueError, OverflowError):  # dateutil's ParserError (2.8.1+) is a ValueError
         raise _unreadable(value) from None
     # Naive: the machine's local zone, as chaostoolkit-prometheus (dateparser) read it.
     return (parsed.astimezone() if parsed.tzinfo is None else parsed).astimezone(timezone.utc)

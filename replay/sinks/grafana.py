@@ -51,6 +51,7 @@ __all__ = ["OPTIONS", "GrafanaConfig", "GrafanaTarget", "targets", "grafana_conf
 logger = logging.getLogger("chaostoolkit_replay.grafana")
 
 ANNOTATIONS_PATH = "/api/annotations"
+DASHBOARDS_DB_PATH = "/api/dashboards/db"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 # Annotations asked for per GET while looking a run up (Grafana's default is 100).
@@ -98,6 +99,9 @@ OPTIONS = [
     click.option("--grafana-concurrency", "grafana_concurrency", type=int, metavar="N",
                  help=f"Requests in flight at once per server while back-filling many runs "
                       f"(default {DEFAULT_CONCURRENCY})."),
+    click.option("--grafana-dashboard", "grafana_dashboard", type=click.Choice(["influx", "prometheus"]),
+                 help="Also save the ready dashboard for the InfluxDB layout or the Prometheus metrics on each "
+                      "Grafana (POST /api/dashboards/db, replacing the one of the same uid)."),
 ]
 
 # Keys of a server entry: our names, then the aliases chaosdb (or Grafana's JSON) used.
@@ -423,6 +427,18 @@ class GrafanaTarget:
                        for annotation in annotations)
         return planned
 
+    def plan_dashboard(self, body: Mapping[str, Any]) -> PlannedRequest:
+        """The `POST /api/dashboards/db` that saves a dashboard (credentials masked)."""
+        return PlannedRequest("POST", self.config.url + DASHBOARDS_DB_PATH, self._headers(masked=True), dict(body))
+
+    def save_dashboard(self, body: Mapping[str, Any]) -> dict:
+        """Create or overwrite a dashboard (`POST /api/dashboards/db`) with this target's
+        credentials, TLS and retries; Grafana's answer, or Unreachable/Refused saying why not."""
+        answer = self._json_answer("POST", self.config.url + DASHBOARDS_DB_PATH, "save dashboard", json=dict(body))
+        if not isinstance(answer, dict):
+            raise Unreachable("save dashboard: the answer is not an object (is the URL Grafana's?)")
+        return answer
+
     # -- sending --------------------------------------------------------------------------
 
     def send(self, run: Run) -> Delivery:
@@ -584,17 +600,21 @@ class GrafanaTarget:
         return stored
 
     def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
-        response = self._request("GET", self.config.annotations_url, "look-up", params=dict(params))
-        if response.status_code >= 300:
-            raise answer_problem("look-up", response)
-        try:
-            page = response.json()
-        except ValueError:
-            raise Unreachable("look-up: the answer is not JSON (is the URL Grafana's?)") from None
+        page = self._json_answer("GET", self.config.annotations_url, "look-up", params=dict(params))
         if not isinstance(page, list) or not all(isinstance(item, dict) and isinstance(item.get("id"), int)
                                                   for item in page):
             raise Unreachable("look-up: the answer is not a list of annotations (is the URL Grafana's?)")
         return page
+
+    def _json_answer(self, method: str, url: str, what: str, **kwargs) -> Any:
+        """The JSON of a successful answer; Unreachable (Refused) saying why there is none."""
+        response = self._request(method, url, what, **kwargs)
+        if response.status_code >= 300:
+            raise answer_problem(what, response)
+        try:
+            return response.json()
+        except ValueError:
+            raise Unreachable(f"{what}: the answer is not JSON (is the URL Grafana's?)") from None
 
     def _delete_duplicates(self, ids: Sequence[int], notes: List[str]) -> None:
         """Copies left by an earlier tool or a lost answer: one annotation per event stays."""

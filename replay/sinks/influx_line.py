@@ -25,7 +25,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
-from ..events import EXPERIMENT, INTERRUPTION, Event, Run, epoch_ms
+from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, Event, Run, epoch_ms
 
 __all__ = [
     "DEFAULT_MEASUREMENT",
@@ -36,9 +36,16 @@ __all__ = [
     "timestamp_ns",
     "tag_text",
     "measurement_problem",
+    "CHAOSDB_MEASUREMENT",
+    "chaosdb_writes",
+    "iter_chaosdb_lines",
+    "chaosdb_line",
 ]
 
 DEFAULT_MEASUREMENT = "chaostoolkit_events"
+# chaosdb.influx's measurement, and the `experiment` tag it gave every point (fixed in its code).
+CHAOSDB_MEASUREMENT = "chaos_toolkit.actions"
+CHAOSDB_EXPERIMENT_TAG = "exp1"
 DIMENSION_TAGS = ("run_id", "experiment", "kind", "phase", "activity_type", "name", "status")
 
 # Fields whose type is fixed by the event model: InfluxDB rejects a point whose
@@ -223,3 +230,56 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
         text = _string_field(_short_text(event, what, duration))
         yield EventLine(event.id, f"{series} event_id={_string_field(event.id)},text={text}{timing}"
                                   f"{_other_fields(event.fields)} {timestamp}")
+
+
+def chaosdb_writes(event: Event) -> bool:
+    """Whether chaosdb.influx wrote points for this event: actions run by a Python provider."""
+    return event.kind == ACTIVITY and event.activity_type == "action" and event.fields.get("provider") == "python"
+
+
+def iter_chaosdb_lines(run: Run, measurement: str = CHAOSDB_MEASUREMENT) -> Iterator[EventLine]:
+    """What chaosdb.influx wrote for a run, at the true times (chaosdb wrote none).
+
+    For each action of a Python provider, in timeline order, a point tagged
+    `scope=before` at its start and, once it has ended, one tagged `scope=after`
+    at its end; tags `experiment=exp1` and `scope`, fields `type` ("python"),
+    `module` and `func` (chaosdb wrote the provider's string values). Each has
+    the event's sub-microsecond offset, so a replay overwrites the same points.
+    """
+    taken = set()
+    for event in run.events:
+        if not chaosdb_writes(event):
+            continue
+        fields = {"type": "python", **{name: event.fields[name] for name in ("module", "func")
+                                       if isinstance(event.fields.get(name), str)}}
+        moments = [("before", event.start)] + ([("after", event.end)] if event.end is not None else [])
+        for scope, moment in moments:
+            timestamp = (moment - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event.id)
+            while (scope, timestamp) in taken:
+                timestamp += 1
+            taken.add((scope, timestamp))
+            tags = {"experiment": CHAOSDB_EXPERIMENT_TAG, "scope": scope}
+            yield EventLine(event.id, chaosdb_line(measurement, fields, tags, timestamp))
+
+
+def chaosdb_line(measurement: str, fields: dict, tags: Optional[dict] = None,
+                 timestamp: Optional[int] = None) -> str:
+    """A point as chaosdb's `encode_payload_in_line_protocol` wrote it: tags sorted and bare,
+    string fields quoted, numbers as they are, dicts left out; then the time, if any.
+
+    Escaped where chaosdb was not (a space or comma in a value broke its lines).
+    """
+    series = _measurement(measurement) + "".join(f",{_key(key)}={_tag_value(str(tags[key]))}"
+                                                   for key in sorted(tags or {}))
+    values = []
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            continue
+        if isinstance(value, str):
+            values.append(f"{_key(key)}={_string_field(value)}")
+        elif isinstance(value, bool):
+            values.append(f"{_key(key)}={'true' if value else 'false'}")
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            values.append(f"{_key(key)}={value}")
+    line = f"{series} {','.join(values)}"
+    return line if timestamp is None else f"{line} {timestamp}"
