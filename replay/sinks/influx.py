@@ -45,6 +45,11 @@ LAYOUTS = (OUR_LAYOUT, CHAOSDB_LAYOUT)
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
+# The keys of the `influx` section of `--config` (and of the live controls): a key read
+# below must be listed here, or a section holding it is refused as a typo.
+SECTION_KEYS = ("url", "database", "retention_policy", "username", "password", "token", "org", "bucket",
+                "version", "measurement", "create_database", "gzip", "batch_size", "timeout", "retries",
+                "ca_bundle", "verify_tls", "layout", CHAOSDB_DEFAULTS_KEY)
 _REPORTED_REJECTIONS = 5
 
 OPTIONS = [
@@ -134,6 +139,7 @@ def targets(settings: Settings) -> List["InfluxTarget"]:
 
 def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     """The InfluxDB target configured in `settings`, None if there is none."""
+    settings.check_section("influx", SECTION_KEYS)
     chaosdb = settings.configuration.get("influxdb")
     if not isinstance(chaosdb, dict):
         # chaosreplay.controls.influx declared as chaosdb.influx was, and no configuration.influxdb:
@@ -191,11 +197,11 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     config = InfluxConfig(
         url=base.url,
         version=version,
-        database=_optional_text(pick("database", default=CHAOSDB_DEFAULTS["database"] if chaosdb is not None else None,
+        database=_optional_name(pick("database", default=CHAOSDB_DEFAULTS["database"] if chaosdb is not None else None,
                                      chaosdb_key="database"), "influx.database"),
-        retention_policy=_optional_text(pick("retention_policy"), "influx.retention_policy"),
-        org=_optional_text(pick("org"), "influx.org"),
-        bucket=_optional_text(bucket, "influx.bucket"),
+        retention_policy=_optional_name(pick("retention_policy"), "influx.retention_policy"),
+        org=_optional_name(pick("org"), "influx.org"),
+        bucket=_optional_name(bucket, "influx.bucket"),
         username=as_credential(username, "influx.username") if username else None,
         password=Secret(as_credential(password, "influx.password")) if password else None,
         token=Secret(as_credential(token, "influx.token")) if token else None,
@@ -212,8 +218,9 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     return config
 
 
-def _optional_text(value: Any, key: str) -> Optional[str]:
-    return None if value is None else as_text(value, key)
+def _optional_name(value: Any, key: str) -> Optional[str]:
+    """A database, retention policy, org or bucket: a string (a list or a number is an error)."""
+    return None if value is None else as_text(value, key, numbers=False)
 
 
 def _chaosdb_url(chaosdb: Dict[str, Any]) -> str:
