@@ -79,12 +79,11 @@ def test_the_journals_secrets_do_not_fill_the_commands_config_credentials(tmp_pa
     config = tmp_path / "targets.json"
     config.write_text('{"grafana": [{"url": "%s", "token": "${grafana_token}"}]}' % server.url, encoding="utf-8")
     result = invoke(journal, "--config", str(config))
-    # Left as written (no --var gives it): the server refuses it, and the journal's token stays home.
-    assert {request.authorization for request in server.requests} == {"Bearer ${grafana_token}"}
-    assert JOURNAL_SECRET_TOKEN not in server.everything()
-    assert f"-> grafana {server.url}: delivered 10 event(s)" in result.stdout
-    # The journal's own targets (closed ports here) are tried too, hence exit code 5.
-    assert result.exit_code == 5, result.stderr
+    # Not filled from the journal: undefined for the command, refused before anything is sent.
+    assert result.exit_code == 4, result.stdout
+    assert "grafana[0].token: ${grafana_token} is not defined: give it with --var" in result.stderr
+    assert server.requests == []
+    assert JOURNAL_SECRET_TOKEN not in result.stdout + result.stderr
 
 
 def journal_naming_its_own_servers(tmp_path, influx, grafana, gateway, with_credentials=False):
