@@ -10,12 +10,12 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from datetime import datetime, timezone
-from typing import Deque, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
 
 import click
 
 from . import __version__
-from .config import Settings, load_config_file
+from .config import Redactor, Settings, load_config_file
 from .dashboards.command import WithDashboardSubcommand
 from .dashboards.provision import provision_dashboards
 from .delivery import sections_from_controls, undelivered_run
@@ -34,6 +34,7 @@ from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
 from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
+from .sinks.http import Credentials
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
 
@@ -104,11 +105,14 @@ def _with_sink_options(command):
               help="JSON file of targets (sections influx, grafana, pushgateway, ...).")
 @click.option("--only-undelivered", is_flag=True,
               help="Send each target only the events the run's live delivery recorded as missed.")
+@click.option("--no-journal-targets", "no_journal_targets", is_flag=True,
+              help="Ignore the targets the journal names (its configuration and live controls): send only to "
+                   "what the flags, environment and --config name.")
 @click.option("--verbose", is_flag=True, help="Log details (each retry and its cause) to stderr.")
 @_with_sink_options
 @click.version_option(__version__, prog_name="chaos-replay")
 def replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-           config_path, only_undelivered, verbose, **sink_options):
+           config_path, only_undelivered, no_journal_targets, verbose, **sink_options):
     """Show a Chaos Toolkit run's timeline and ship its events to dashboards.
 
     JOURNALS are journal.json files, the recorder's side files (*.events.jsonl),
@@ -125,7 +129,7 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
     try:
         with cycle_collection_paused():
             _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-                    config_path, only_undelivered, sink_options)
+                    config_path, only_undelivered, sink_options, journal_targets=not no_journal_targets)
     except KeyboardInterrupt:
         _error("interrupted: the runs being sent may be partly delivered; "
                "replaying them again is safe (the same points and annotations are updated)")
@@ -137,7 +141,7 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
 
 
 def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-            config_path, only_undelivered, sink_options):
+            config_path, only_undelivered, sink_options, journal_targets=True):
     exit_code = EXIT_OK
     try:
         _check_tags_are_text(tags)
@@ -158,7 +162,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     # sends nothing). The runs read for that are kept while they are few; the others
     # are read again when their turn comes, so memory does not grow with the input.
     shared = _SharedTargets()
-    resolver = _TargetResolver(sink_options, env, config_file, config_vars, shared)
+    resolver = _TargetResolver(sink_options, env, config_file, config_vars, shared, journal_targets)
     inputs: List[_Input] = []
     kept_events = 0
     for item in find_inputs(journals):
@@ -181,8 +185,9 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
             run = _prepare(run, shift_to, tags, only_actions)
             keep = kept_events + len(run.events) <= KEPT_EVENTS
             kept_events += len(run.events) if keep else 0
-            inputs.append(_Input(item.path, run if keep else None, resolver.targets_of(run), index,
-                                 run.run_id, run.from_side_file))
+            targets, redactor = resolver.targets_of(run)
+            inputs.append(_Input(item.path, run if keep else None, targets, index, run.run_id,
+                                 run.from_side_file, redactor))
         runs = run = None  # not kept: freed now
     inputs = _without_side_file_twins(inputs)
     if resolver.failed:
@@ -197,11 +202,12 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 
     def runs() -> Iterator[Tuple[Optional[Run], list, Optional[JournalError]]]:
         for item in inputs:
+            # Known secrets are masked before anything is shown or sent.
             if item.run is not None:
-                yield item.run, item.targets, None
+                yield item.run.redacted(item.redactor), item.targets, None
                 continue
             try:
-                yield prepared(item.path, item.index), item.targets, None
+                yield prepared(item.path, item.index).redacted(item.redactor), item.targets, None
             except JournalError as error:  # changed since it was first read
                 yield None, item.targets, error
 
@@ -221,18 +227,20 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 
 class _Input:
     """A run to replay: the file it is read from (and which of the file's runs: a side file
-    may hold several), its run if kept, its targets, its id and whether a side file holds it."""
+    may hold several), its run if kept, its targets, its id and whether a side file holds it,
+    and its known secrets, masked in its events (`Redactor`)."""
 
-    __slots__ = ("path", "run", "targets", "index", "run_id", "from_side_file")
+    __slots__ = ("path", "run", "targets", "index", "run_id", "from_side_file", "redactor")
 
     def __init__(self, path: str, run: Optional[Run], targets: list, index: int, run_id: str,
-                 from_side_file: bool):
+                 from_side_file: bool, redactor: Redactor):
         self.path = path
         self.run = run
         self.targets = targets
         self.index = index
         self.run_id = run_id
         self.from_side_file = from_side_file
+        self.redactor = redactor
 
 
 def _check_tags_are_text(tags: Dict[str, str]) -> None:
@@ -365,28 +373,34 @@ class _TargetResolver:
     (`failed` says whether there was one).
 
     Precedence: flags, environment, --config, the journal's live controls, then
-    its configuration (chaosdb keys) and secrets.
+    its configuration (chaosdb keys) and secrets; without `journal_targets` only the
+    first three. Each run also gets its known secrets: the journal's and the
+    credentials of its targets.
     """
 
-    def __init__(self, sink_options, env, config_file, config_vars, shared):
+    def __init__(self, sink_options, env, config_file, config_vars, shared, journal_targets=True):
         self.sink_options, self.env, self.config_file, self.config_vars = sink_options, env, config_file, config_vars
+        self.journal_targets = journal_targets
         self.shared = shared
         self.modules = sink_modules()
         self.named = _sinks_the_command_names(self.modules, sink_options, env, config_file, config_vars)
         self.failed = False
         self._reported: set = set()
 
-    def targets_of(self, run: Run) -> list:
-        # The journal's live controls name targets too, below --config.
-        file_layer = {**sections_from_controls(run.controls), **self.config_file}
+    def targets_of(self, run: Run) -> Tuple[list, Redactor]:
+        """The run's targets, and its known secrets."""
         try:
-            settings = Settings(cli=self.sink_options, env=self.env, file=file_layer,
-                                configuration=run.configuration, secrets=run.secrets,
-                                variables=self.config_vars)
+            # The journal's live controls name targets too, below --config.
+            journal = Settings(cli=self.sink_options, env=self.env, file=self.config_file,
+                               controls=sections_from_controls(run.controls),
+                               configuration=run.configuration, secrets=run.secrets, variables=self.config_vars)
+            settings = journal if self.journal_targets else Settings(
+                cli=self.sink_options, env=self.env, file=self.config_file, variables=self.config_vars)
         except ConfigError as error:  # a configuration too deeply nested to be read
             self.failed = True
             _error(f"{run.source}: {error}")
-            return []
+            return [], Redactor()
+        redactor = Redactor(journal.known_secrets())
         targets = []
         for module in self.modules:
             try:
@@ -410,7 +424,17 @@ class _TargetResolver:
                 if message not in self._reported:
                     self._reported.add(message)
                     _error(message)
-        return targets
+        redactor.add(_credentials_of(targets))
+        return targets, redactor
+
+
+def _credentials_of(targets) -> Iterator[Any]:
+    """The passwords and tokens the targets send: masked in the run's events too."""
+    for target in targets:
+        config = getattr(target, "config", None)
+        for holder in (config, getattr(config, "endpoint", None)):
+            if isinstance(holder, Credentials):
+                yield from (holder.password, holder.token)
 
 
 def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
@@ -591,7 +615,7 @@ def _error(message: str) -> None:
 
 
 def _warning(message: str) -> None:
-    click.echo(f"chaos-replay: warning: {message}", err=True)
+    click.echo(f"chaos-replay: warning: {printable(message)}", err=True)
 
 
 def main():
