@@ -22,6 +22,7 @@ every server), else the `GRAFANA_*` environment variable, else the journal's
 
 The annotation format is in `grafana_annotations`.
 """
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -33,10 +34,10 @@ import requests
 from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
 from ..errors import ConfigError
 from ..events import Run
-from . import Delivery, PlannedRequest
+from . import Delivery, PlannedRequest, shorten
 from .grafana_annotations import CHAOSTOOLKIT_TAG, Annotation, event_tag, run_annotations, run_tag
 from .http import (Ambiguous, Credentials, Refused, Unreachable, answer_problem, base_url, request_with_retries,
-                   status_text, tls_verify)
+                   status_text, tls_verify, unexpected_answer)
 
 __all__ = ["OPTIONS", "GrafanaConfig", "GrafanaTarget", "targets", "grafana_configs"]
 
@@ -47,6 +48,9 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 # Annotations asked for per GET while looking a run up (Grafana's default is 100).
 DEFAULT_PAGE_SIZE = 500
+# Pages one look-up reads at most (100,000 annotations at the default page size,
+# far beyond any run): a server answering full pages forever is an error, not a loop.
+MAX_LOOKUP_PAGES = 200
 CHAOSDB_DEFAULTS = {"host": "localhost", "port": 3000, "protocol": "http"}
 _REPORTED_REJECTIONS = 5
 
@@ -78,9 +82,9 @@ OPTIONS = [
     click.option("--grafana-verify-tls/--grafana-no-verify-tls", "grafana_verify_tls", default=None,
                  help="Verify the server's TLS certificate (default: verify)."),
     click.option("--grafana-timeout", "grafana_timeout", type=float, metavar="SECONDS",
-                 help=f"Connect and read timeout (default {DEFAULT_TIMEOUT:g})."),
+                 help=f"Seconds each attempt of a request may take, connect to last byte (default {DEFAULT_TIMEOUT:g})."),
     click.option("--grafana-retries", "grafana_retries", type=int, metavar="N",
-                 help=f"Retries on 5xx and connection errors, with backoff (default {DEFAULT_RETRIES})."),
+                 help=f"Retries on 5xx, 429, timeouts and connection errors, backoff capped at 5 s (default {DEFAULT_RETRIES})."),
 ]
 
 # Keys of a server entry: our names, then the aliases chaosdb (or Grafana's JSON) used.
@@ -332,7 +336,7 @@ class GrafanaTarget:
             return []
         headers = self._headers(masked=True)
         lookup = requests.Request("GET", self.config.annotations_url,
-                                  params=_lookup_params(run.run_id, annotations, self.config.page_size)).prepare()
+                                  params=self._lookup_params(run.run_id, annotations, self.config.page_size)).prepare()
         planned = [PlannedRequest("GET", lookup.url, {k: v for k, v in headers.items() if k != "Content-Type"})]
         planned.extend(PlannedRequest("POST", self.config.annotations_url, headers, self._post_body(annotation))
                        for annotation in annotations)
@@ -408,8 +412,8 @@ class GrafanaTarget:
             return {}
         found: Dict[int, dict] = {}
         limit = self.config.page_size
-        params = _lookup_params(run_id, annotations, limit)
-        while True:
+        params = self._lookup_params(run_id, annotations, limit)
+        for _ in range(MAX_LOOKUP_PAGES):
             page = self._get_page(params)
             fresh = [item for item in page if item["id"] not in found]
             found.update((item["id"], item) for item in page)
@@ -422,8 +426,11 @@ class GrafanaTarget:
             if fresh:
                 params["to"] = min(int(item.get("timeEnd") or item["time"]) for item in page)
             else:
-                limit *= 2
+                limit = min(limit * 2, 64 * self.config.page_size)
             params["limit"] = limit
+        else:
+            raise Unreachable(f"look-up: still full pages after {MAX_LOOKUP_PAGES} requests for one run: stopped "
+                              "(is the URL Grafana's?)")
         stored = self._stored.setdefault(run_id, {})
         known_ids = {identity: entry.id for identity, entry in stored.items()}
         duplicates: List[int] = []
@@ -444,16 +451,32 @@ class GrafanaTarget:
 
     def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
         response = self._request("GET", self.config.annotations_url, "look-up", params=dict(params))
-        if response.status_code >= 300:
-            raise answer_problem("look-up", response)
+        problem = unexpected_answer("look-up", response, (200,))
+        if problem:
+            raise problem
         try:
             page = response.json()
         except ValueError:
             raise Unreachable("look-up: the answer is not JSON (is the URL Grafana's?)") from None
-        if not isinstance(page, list) or not all(isinstance(item, dict) and isinstance(item.get("id"), int)
-                                                  for item in page):
-            raise Unreachable("look-up: the answer is not a list of annotations (is the URL Grafana's?)")
+        if not isinstance(page, list):
+            raise Unreachable(f"look-up: the answer is a JSON {_json_kind(page)}, not a list of annotations "
+                              "(is the URL Grafana's?)")
+        for position, item in enumerate(page):
+            problem = _not_an_annotation(item)
+            if problem:
+                raise Unreachable(f"look-up: item {position} of the answer is not an annotation: {problem} "
+                                  "(is the URL Grafana's?)")
         return page
+
+    def _lookup_params(self, run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
+        """The run's annotations on this target's dashboard (or organization): two
+        dashboards of one Grafana each find their own copies, not the other's."""
+        params = _lookup_params(run_id, annotations, limit)
+        placement = self.config.placement
+        for key in ("dashboardUID", "dashboardId"):
+            if key in placement:
+                params[key] = placement[key]
+        return params
 
     def _delete_duplicates(self, ids: Sequence[int], notes: List[str]) -> None:
         """Copies left by an earlier tool or a lost answer: one annotation per event stays."""
@@ -474,6 +497,9 @@ class GrafanaTarget:
                 return
             response = self._request("PATCH", f"{self.config.annotations_url}/{existing.id}", "patch", json=changes)
             if response.status_code < 300:
+                problem = unexpected_answer("patch", response, (200,)) or _not_json_object("patch", response)
+                if problem:
+                    raise problem
                 stored[identity] = _stored_as(existing.id, annotation)
                 return
             if response.status_code != 404:
@@ -483,6 +509,9 @@ class GrafanaTarget:
         response = self._request("POST", self.config.annotations_url, "create", json=self._post_body(annotation))
         if response.status_code >= 300:
             raise _rejection("create", response)
+        problem = unexpected_answer("create", response, (200,))
+        if problem:
+            raise problem
         try:
             annotation_id = response.json()["id"]
         except (ValueError, KeyError, TypeError):
@@ -517,6 +546,51 @@ def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int) -
         "type": "annotation",
         "limit": limit,
     }
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "object", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def _quoted(value: Any) -> str:
+    try:
+        return shorten(json.dumps(value, ensure_ascii=True, default=str), 60)
+    except ValueError:  # an integer too long for Python to print
+        return f"a {type(value).__name__}"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _not_an_annotation(item: Any) -> Optional[str]:
+    """Why a look-up item is not an annotation as Grafana answers one, or None."""
+    if not isinstance(item, dict):
+        return f"a JSON {_json_kind(item)}"
+    if not _is_int(item.get("id")):
+        return f"id {_quoted(item.get('id'))} is not an integer"
+    if not _is_int(item.get("time")):
+        return f"time {_quoted(item.get('time'))} is not epoch milliseconds"
+    if item.get("timeEnd") is not None and not _is_int(item["timeEnd"]):
+        return f"timeEnd {_quoted(item['timeEnd'])} is not epoch milliseconds"
+    tags = item.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(tag, str) for tag in tags)):
+        return f"tags {_quoted(tags)} is not a list of strings"
+    if item.get("text") is not None and not isinstance(item["text"], str):
+        return f"text {_quoted(item['text'])} is not a string"
+    return None
+
+
+def _not_json_object(what: str, response: requests.Response) -> Optional[Unreachable]:
+    """An error unless the answer is a JSON object, as Grafana's always are."""
+    try:
+        if isinstance(response.json(), dict):
+            return None
+    except ValueError:
+        pass
+    return Unreachable(f"{what}: the answer is not Grafana's (not a JSON object): nothing was changed "
+                       "(is the URL Grafana's?)")
 
 
 def _event_tag_of(item: Mapping[str, Any]) -> Optional[str]:
