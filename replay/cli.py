@@ -5,13 +5,13 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import click
 
 from . import __version__
 from .config import Settings, load_config_file
-from .delivery import sections_from_controls, undelivered_run
+from .delivery import DELIVERIES_KEY, sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID_CONFIG,
@@ -22,6 +22,7 @@ from .errors import (
 )
 from .events import Run, parse_time
 from .journal import cycle_collection_paused, expand_inputs, read_source
+from .redelivery import read_record, record_path, write_record
 from .render import delivery_text, plans_text, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
@@ -81,7 +82,8 @@ def _with_sink_options(command):
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="JSON file of targets (sections influx, grafana, pushgateway, ...).")
 @click.option("--only-undelivered", is_flag=True,
-              help="Send each target only the events the run's live delivery recorded as missed.")
+              help="Send each target only the events the run's live delivery recorded as missed "
+                   "(and an earlier re-send left missing: <journal>.redelivered).")
 @click.option("--verbose", is_flag=True, help="Log details (each retry and its cause) to stderr.")
 @_with_sink_options
 @click.version_option(__version__, prog_name="chaos-replay")
@@ -159,20 +161,50 @@ def _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered, out
     with _progress(runs, targets_by_run, dry_run) as progress:
         for run, targets in zip(runs, targets_by_run):
             deliveries, plans = [], None
+            missed = _missed(run) if only_undelivered else None
             if dry_run:
-                plans = [(target.label, _plan(run, target, only_undelivered)) for target in targets]
-            sending = [] if dry_run else [senders.submit(_deliver_in_turn, run, same_server, only_undelivered)
+                plans = [(target.label, _plan(run, target, missed)) for target in targets]
+            sending = [] if dry_run else [senders.submit(_deliver_in_turn, run, same_server, missed)
                                           for same_server in _by_server(targets)]
             timeline = timeline_text(run) if output_format == "text" else None
             if not dry_run:
                 deliveries = [delivery for future in sending for delivery in future.result()]
                 undelivered = undelivered or any(not d.ok for d in deliveries)
                 progress.update(1)
+                if missed is not None:
+                    _record_resent(run, deliveries)
             if output_format == "json":
                 documents.append(run_document(run, plans, deliveries))
             else:
                 _echo_text(timeline, plans, deliveries)
     return undelivered
+
+
+class _Missed(dict):
+    """Target label -> what it still misses of a run: the live delivery's record in the
+    journal, overlaid with what earlier `--only-undelivered` re-sends left (`resent`)."""
+
+    def __init__(self, recorded: Mapping[str, Any], resent: Mapping[str, Any], record_file: str):
+        super().__init__({**recorded, **resent})
+        self.resent = set(resent)
+        self.record_file = record_file
+
+
+def _missed(run: Run) -> "_Missed":
+    recorded = run.extension.get(DELIVERIES_KEY) if isinstance(run.extension, Mapping) else None
+    return _Missed(recorded if isinstance(recorded, Mapping) else {}, read_record(run.source, run.run_id),
+                   record_path(run.source))
+
+
+def _record_resent(run: Run, deliveries: List[Delivery]) -> None:
+    """Keep what each target that was sent to still misses, for the next `--only-undelivered`."""
+    sent = [delivery for delivery in deliveries if not delivery.skipped]
+    if not sent:
+        return
+    problem = write_record(run.source, run.run_id, sent)
+    if problem:
+        click.echo(f"chaos-replay: warning: what was re-sent could not be recorded ({problem}): "
+                   "the next --only-undelivered sends it again", err=True)
 
 
 def _prepare(run: Run, shift, tags, actions_only) -> Run:
@@ -184,27 +216,31 @@ def _prepare(run: Run, shift, tags, actions_only) -> Run:
     return run
 
 
-def _part_for(run: Run, target, only_undelivered: bool) -> Optional[Run]:
-    """What `target` gets of `run`: all of it, what its live delivery missed, or None
-    when it missed nothing."""
-    if not only_undelivered:
+def _part_for(run: Run, target, missed: Optional[Mapping[str, Any]]) -> Optional[Run]:
+    """What `target` gets of `run`: all of it (`missed` None), what it still misses, or
+    None when it misses nothing."""
+    if missed is None:
         return run
-    missed = undelivered_run(run, target.label)
-    if not missed.events:
+    part = undelivered_run(run, target.label, missed)
+    if not part.events:
         return None
     # A target that replaces what it holds (a pushgateway group) must get the whole run.
-    return run if getattr(target, "needs_whole_run", False) else missed
+    return run if getattr(target, "needs_whole_run", False) else part
 
 
-def _plan(run: Run, target, only_undelivered: bool) -> list:
-    part = _part_for(run, target, only_undelivered)
+def _plan(run: Run, target, missed: Optional[Mapping[str, Any]]) -> list:
+    part = _part_for(run, target, missed)
     return [] if part is None else target.plan(part)
 
 
-def _deliver(run: Run, target, only_undelivered: bool) -> Delivery:
-    part = _part_for(run, target, only_undelivered)
+def _deliver(run: Run, target, missed: Optional[Mapping[str, Any]]) -> Delivery:
+    part = _part_for(run, target, missed)
     if part is None:
-        return Delivery(target.label, notes=("the live delivery missed nothing: not sent again",))
+        if target.label in getattr(missed, "resent", ()):
+            note = f"everything is through (re-sent before, recorded in {missed.record_file}): not sent again"
+        else:
+            note = "the live delivery missed nothing: not sent again"
+        return Delivery(target.label, notes=(note,), skipped=True)
     return target.send(part)
 
 
@@ -219,8 +255,8 @@ def _by_server(targets) -> List[list]:
     return list(groups.values())
 
 
-def _deliver_in_turn(run: Run, targets, only_undelivered: bool) -> List[Delivery]:
-    return [_deliver(run, target, only_undelivered) for target in targets]
+def _deliver_in_turn(run: Run, targets, missed: Optional[Mapping[str, Any]]) -> List[Delivery]:
+    return [_deliver(run, target, missed) for target in targets]
 
 
 def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) -> Tuple[List[list], bool]:
