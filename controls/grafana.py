@@ -13,8 +13,8 @@ from chaosreplay.controls.recorder import FALLBACK_HOOKS
 
 
 def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
-                      **arguments) -> None:
-    configure_control_for(__name__, event_registry, configuration, secrets, arguments)
+                      experiment: Any = None, **arguments) -> None:
+    configure_control_for(__name__, event_registry, configuration, secrets, arguments, experiment)
 
 
 # chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.

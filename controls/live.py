@@ -20,6 +20,8 @@ was incomplete ends with status `failed` (so `chaos run` exits 1).
 import logging
 import sys
 import time
+
+import chaoslib
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from chaosreplay.controls.recorder import FALLBACK_HOOKS, install
@@ -35,6 +37,8 @@ from chaosreplay.delivery import (
     warning_line,
 )
 from chaosreplay.errors import ConfigError
+from chaosreplay.journal import experiment_hash
+from chaosreplay.render import printable
 from chaosreplay.sinks import sink_modules
 from chaosreplay.sinks.http import DaemonCall, TimedOut
 
@@ -75,8 +79,14 @@ class LiveShipping:
 
     def __init__(self, sections: Mapping[str, Any], options: Mapping[str, Any],
                  configuration: Optional[Mapping[str, Any]] = None,
-                 secrets: Optional[Mapping[str, Any]] = None, name: str = "chaosreplay.controls.live"):
+                 secrets: Optional[Mapping[str, Any]] = None, name: str = "chaosreplay.controls.live",
+                 experiment: Any = None):
         self.name = name
+        # chaostoolkit-prometheus hashed the experiment chaoslib configured it with; the
+        # journal keeps the hash so that a replay pushes to the very same group.
+        self.run_details = {"chaoslib_version": chaoslib.__version__}
+        if isinstance(experiment, dict):
+            self.run_details["experiment_hash"] = experiment_hash(experiment)
         self.strict = as_bool(options.get("strict", False), "strict")
         self.policy = LivePolicy.from_arguments({k: options.get(k) for k in POLICY_KEYS})
         # No section named: every live-capable sink, from chaosdb's keys of the configuration.
@@ -91,7 +101,7 @@ class LiveShipping:
                 self.targets.extend(module.targets(settings))
         if not self.targets:
             raise ConfigError(self.name, "no target configured (sections: " + ", ".join(SECTIONS) + ")")
-        self.engine = DeliveryEngine(self.targets, source="live", policy=self.policy)
+        self.engine = DeliveryEngine(self.targets, source="live", policy=self.policy, run_details=self.run_details)
         self.reports: List[TargetReport] = []
 
     def offer(self, event) -> None:
@@ -110,9 +120,12 @@ class LiveShipping:
                 # A pushgateway group only makes sense while the run goes on.
                 problem = self._before_deadline(target.delete_group)
                 if problem:
-                    logger.warning(f"live delivery to {report.label}: {problem}")
+                    logger.warning(f"live delivery to {printable(report.label)}: {printable(problem)}")
         self.fail_if_strict(journal)
-        return {DELIVERIES_KEY: self.engine.record()}
+        contribution = {DELIVERIES_KEY: self.engine.record()}
+        if "experiment_hash" in self.run_details:
+            contribution["experiment_ref"] = self.run_details["experiment_hash"]
+        return contribution
 
     def _before_deadline(self, cleanup) -> Optional[str]:
         """`cleanup()`'s problem, or None; it is left behind (a daemon thread) at the drain
@@ -136,7 +149,7 @@ class LiveShipping:
 
 def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str, Any],
           configuration: Optional[Mapping[str, Any]], secrets: Optional[Mapping[str, Any]],
-          name: str) -> Optional[LiveShipping]:
+          name: str, experiment: Any = None) -> Optional[LiveShipping]:
     """Set up live shipping for the run `event_registry` belongs to; None if it cannot be.
 
     Called from the live controls' `configure_control`. A configuration error is
@@ -146,9 +159,9 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
     if recorder is None:
         return None
     try:
-        shipping = LiveShipping(sections, options, configuration, secrets, name=name)
+        shipping = LiveShipping(sections, options, configuration, secrets, name=name, experiment=experiment)
     except ConfigError as error:
-        logger.error(f"{name}: {error}; events are recorded but not shipped live")
+        logger.error(f"{name}: {printable(error)}; events are recorded but not shipped live")
         return None
     recorder.add_listener(shipping.offer)
     # The recorder calls it once the run is over, from chaoslib's run event registry or,
@@ -158,16 +171,16 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
 
 
 def configure_control_for(module: str, event_registry: Any, configuration: Any, secrets: Any,
-                          arguments: Mapping[str, Any]) -> Optional[LiveShipping]:
+                          arguments: Mapping[str, Any], experiment: Any = None) -> Optional[LiveShipping]:
     """The `configure_control` of every live control module, named by `module`."""
     sections = control_target_sections(module, arguments)
-    return start(event_registry, sections, arguments, configuration, secrets, name=module)
+    return start(event_registry, sections, arguments, configuration, secrets, name=module, experiment=experiment)
 
 
 def configure_control(event_registry: Any = None, configuration: Any = None, secrets: Any = None,
-                      **arguments) -> None:
+                      experiment: Any = None, **arguments) -> None:
     """chaoslib's entry point: `influx`, `grafana`, `pushgateway` sections plus the live options."""
-    configure_control_for(__name__, event_registry, configuration, secrets, arguments)
+    configure_control_for(__name__, event_registry, configuration, secrets, arguments, experiment)
 
 
 # chaoslib < 1.26 has no run event registry: the recorder's hooks drive the run.

@@ -57,6 +57,7 @@ from chaosreplay.journal import (
     order,
     phase_name,
 )
+from chaosreplay.render import printable
 
 try:
     from chaoslib.run import RunEventHandler
@@ -77,7 +78,7 @@ logger = logging.getLogger("chaostoolkit.replay.recorder")
 
 EXTENSION_VERSION = 1
 # Keys of our journal extension entry that a contributor may not replace.
-_CORE_KEYS = ("name", "version", "run_id", "events")
+_CORE_KEYS = ("name", "version", "run_id", "tags", "events")
 
 _warned: set = set()
 _warned_lock = threading.Lock()
@@ -88,7 +89,7 @@ def _warn_once(key: str, message: str) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    logger.warning("chaostoolkit-replay: %s", message)
+    logger.warning("chaostoolkit-replay: %s", printable(message))
 
 
 def _guarded(method: Callable) -> Callable:
@@ -325,12 +326,16 @@ class Recorder(RunEventHandler):
             name = str(name)
             ordinal = self._mark_ordinals.get(name, 0)
             self._mark_ordinals[name] = ordinal + 1
+            now = _now()
+            # A mark is an instant, done when stamped: it succeeded and ends where it starts.
             event = Event(
                 id=mark_id(self._run_id, name, ordinal),
                 run_id=self._run_id,
                 kind=MARK,
                 name=name,
-                start=_now(),
+                start=now,
+                end=now,
+                status="succeeded",
                 phase=self._phase_of_thread(),
                 tags={**self.tags, **_user_tags(tags)},
                 fields=_json_native(dict(fields or {})),
@@ -491,6 +496,9 @@ class Recorder(RunEventHandler):
                 "name": EXTENSION_NAME,
                 "version": EXTENSION_VERSION,
                 "run_id": self._run_id,
+                # The journal reader gives these to the events it derives from the
+                # journal's own entries, so they match the side file's and live ones.
+                "tags": dict(self.tags),
                 "events": [event.to_dict() for event in order(self._events.values())
                            if event.end is not None or event.kind in (MARK, INTERRUPTION)],
             }

@@ -3,14 +3,18 @@ import json
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import textwrap
+from collections import deque
+from concurrent.futures import Future
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import click
 
 from . import __version__
 from .config import Settings, load_config_file
+from .dashboards.command import WithDashboardSubcommand
+from .dashboards.provision import provision_dashboards
 from .delivery import DELIVERIES_KEY, sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INTERRUPTED,
@@ -22,13 +26,24 @@ from .errors import (
 )
 from .events import Run, parse_time
 from .journal import cycle_collection_paused, expand_inputs, read_source
+from .picture import PICTURE_FORMATS
+from .pipeline import Lane, read_ahead
 from .redelivery import read_record, record_path, write_record
-from .render import delivery_text, plans_text, run_document, timeline_text
+from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
 
 logger = logging.getLogger("chaostoolkit_replay")
+
+# Runs read ahead of the sending; runs (and their events) sent and not printed yet: the
+# memory a back-fill holds. Enough for the batches and look-up windows to fill before the
+# oldest run has to be printed.
+READ_AHEAD_RUNS = 16
+MAX_PENDING_RUNS = 256
+MAX_PENDING_EVENTS = 50_000
+# Runs read to resolve their targets are kept for sending while they hold fewer events in all.
+KEPT_EVENTS = 200_000
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 2 usage error; 3 invalid journal input; "
@@ -65,10 +80,11 @@ def _with_sink_options(command):
     return command
 
 
-@click.command(name="replay", epilog=EXIT_CODES_HELP)
+@click.command(name="replay", cls=WithDashboardSubcommand, epilog=EXIT_CODES_HELP)
 @click.argument("journals", nargs=-1, required=True)
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Timeline as readable text or one JSON document.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "html", "svg"]), default="text",
+              show_default=True, help="Timeline as readable text, one JSON document, or a picture of the runs: "
+                                      "a self-contained HTML page or an SVG drawing.")
 @click.option("--dry-run", is_flag=True, help="Resolve targets and build every request; send nothing, show them.")
 @click.option("--shift-to", callback=_parse_shift, metavar="now|ISO-8601",
               help="Re-time each run to start at this instant, keeping every offset.")
@@ -94,6 +110,9 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
     JOURNALS are journal.json files, the recorder's side files (*.events.jsonl),
     directories of them, or globs.
     """
+    if shift_to is not None and only_undelivered:
+        raise click.UsageError("--shift-to makes new runs (their own ids): --only-undelivered has no "
+                               "delivery record for them; use one or the other")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="chaos-replay: %(levelname)s: %(message)s")
     # One command, then exit: runs, lines and requests hold no reference cycle,
@@ -124,60 +143,147 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         sys.exit(error.exit_code)
     env = {**os.environ, **env_overrides}
 
-    runs: List[Run] = []
+    def prepared(path: str) -> Run:
+        return _prepare(read_source(path), shift_to, tags, only_actions)
+
+    # Every run's targets are resolved before anything is sent (a configuration error
+    # sends nothing). The runs read for that are kept while they are few; the others
+    # are read again when their turn comes, so memory does not grow with the input.
+    inputs: List[_Input] = []
+    kept_events = 0
     for path in expand_inputs(journals):
         try:
-            runs.append(_prepare(read_source(path), shift_to, tags, only_actions))
+            run = prepared(path)
         except JournalError as error:
             _error(str(error))
             exit_code = error.exit_code
+            continue
+        if kept_events + len(run.events) <= KEPT_EVENTS:
+            kept_events += len(run.events)
+            inputs.append(_Input(path, run))
+        else:
+            inputs.append(_Input(path, None, run))
 
     shared = _SharedTargets()
-    targets_by_run, config_failed = _resolve_targets(runs, sink_options, env, config_file, config_vars, shared)
+    config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared)
     if config_failed:
         sys.exit(EXIT_INVALID_CONFIG)
+    if sink_options.get("grafana_dashboard"):
+        lines, saved = provision_dashboards([item.targets for item in inputs], sink_options["grafana_dashboard"],
+                                            dry_run)
+        for line in lines:
+            click.echo(line, err=output_format != "text")
+        if not saved and exit_code == EXIT_OK:
+            exit_code = EXIT_UNDELIVERED
 
-    documents = []
-    # Each target of a run is sent to from its own thread: a slow server does
-    # not hold the others back, and the timeline is rendered while they work.
-    senders = ThreadPoolExecutor(max_workers=max(1, shared.count), thread_name_prefix="chaos-replay-send")
-    try:
-        undelivered = _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered,
-                                     output_format, documents)
-    finally:
-        # Not `with`: on Ctrl-C it would wait for the sends in flight before letting go.
-        senders.shutdown(wait=False)
+    def runs() -> Iterator[Tuple[Optional[Run], list, Optional[JournalError]]]:
+        for item in inputs:
+            if item.run is not None:
+                yield item.run, item.targets, None
+                continue
+            try:
+                yield prepared(item.path), item.targets, None
+            except JournalError as error:  # changed since it was first read
+                yield None, item.targets, error
+
+    undelivered, read_failed = _send_and_show(read_ahead(runs(), READ_AHEAD_RUNS), dry_run, only_undelivered,
+                                              output_format, len(inputs))
     shared.close_all()
-    if output_format == "json":
-        click.echo(json.dumps({"runs": documents}, indent=2, ensure_ascii=False))
+    if read_failed and exit_code == EXIT_OK:
+        exit_code = read_failed
     if undelivered and exit_code == EXIT_OK:
         exit_code = EXIT_UNDELIVERED
     sys.exit(exit_code)
 
 
-def _send_and_show(runs, targets_by_run, senders, dry_run, only_undelivered, output_format, documents) -> bool:
-    """Send (or plan) each run and print it, or add its document; True if some event was not delivered."""
-    undelivered = False
-    with _progress(runs, targets_by_run, dry_run) as progress:
-        for run, targets in zip(runs, targets_by_run):
-            deliveries, plans = [], None
+class _Input:
+    """A journal named on the command line: its path, its run if kept, its targets."""
+
+    __slots__ = ("path", "run", "targets", "settings_run")
+
+    def __init__(self, path: str, run: Optional[Run], settings_run: Optional[Run] = None):
+        self.path = path
+        self.run = run
+        self.targets: list = []
+        # The run targets are resolved from, when it is not kept.
+        self.settings_run = settings_run if run is None else run
+
+
+def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tuple[bool, int]:
+    """Send (or plan) each run and print it in input order as its deliveries complete.
+
+    Returns whether some event was not delivered, and the exit code of a journal
+    that could not be read again (0 if none).
+    """
+    undelivered, read_failed = False, 0
+    lanes: Dict[str, Lane] = {}
+    pending: Deque[Tuple[Run, List[Future]]] = deque()
+    pending_events = 0
+    dispatched = flushed_at = 0
+    out = _Output(output_format)
+    with _progress(count, dry_run) as progress:
+
+        def show_oldest() -> None:
+            nonlocal undelivered, pending_events
+            run, futures = pending.popleft()
+            pending_events -= len(run.events)
+            deliveries = [future.result() for future in futures]
+            undelivered = undelivered or any(not d.ok for d in deliveries)
+            progress.update(1)
+            if only_undelivered and not dry_run:
+                _record_resent(run, deliveries)
+            out.run(run, None, deliveries)
+
+        for run, targets, error in runs:
+            if error is not None:
+                _error(str(error))
+                read_failed = error.exit_code
+                continue
             missed = _missed(run) if only_undelivered else None
             if dry_run:
-                plans = [(target.label, _plan(run, target, missed)) for target in targets]
-            sending = [] if dry_run else [senders.submit(_deliver_in_turn, run, same_server, missed)
-                                          for same_server in _by_server(targets)]
-            timeline = timeline_text(run) if output_format == "text" else None
-            if not dry_run:
-                deliveries = [delivery for future in sending for delivery in future.result()]
-                undelivered = undelivered or any(not d.ok for d in deliveries)
-                progress.update(1)
-                if missed is not None:
-                    _record_resent(run, deliveries)
-            if output_format == "json":
-                documents.append(run_document(run, plans, deliveries))
-            else:
-                _echo_text(timeline, plans, deliveries)
-    return undelivered
+                out.run(run, [(target.label, _plan(run, target, missed)) for target in targets], [])
+                continue
+            futures: List[Future] = []
+            for server, same_server in _by_server(targets):
+                jobs = []
+                for target in same_server:
+                    part = _part_for(run, target, missed)
+                    nothing = None if part is not None else _nothing_to_send(target, missed)
+                    jobs.append((target, part, nothing, Future()))
+                lane = lanes.get(server)
+                if lane is None:
+                    lane = lanes[server] = Lane(server)
+                lane.put(jobs)
+                futures.extend(job[3] for job in jobs)
+            pending.append((run, futures))
+            pending_events += len(run.events)
+            dispatched += 1
+            while pending and all(future.done() for future in pending[0][1]):
+                show_oldest()
+            while pending and (len(pending) > MAX_PENDING_RUNS or pending_events > MAX_PENDING_EVENTS):
+                # The oldest run may wait for a batch that only later runs would fill.
+                if flushed_at < dispatched:
+                    for lane in lanes.values():
+                        lane.flush()
+                    flushed_at = dispatched
+                show_oldest()
+        for lane in lanes.values():
+            lane.end()
+        while pending:
+            show_oldest()
+        for lane in lanes.values():
+            lane.join()
+    out.close()
+    return undelivered, read_failed
+
+
+def _prepare(run: Run, shift, tags, actions_only) -> Run:
+    if actions_only:
+        run = only_actions(run)
+    run = add_tags(run, tags)
+    if shift is not None:
+        run = shift_to(run, shift)
+    return run
 
 
 class _Missed(dict):
@@ -190,7 +296,7 @@ class _Missed(dict):
         self.record_file = record_file
 
 
-def _missed(run: Run) -> "_Missed":
+def _missed(run: Run) -> _Missed:
     recorded = run.extension.get(DELIVERIES_KEY) if isinstance(run.extension, Mapping) else None
     return _Missed(recorded if isinstance(recorded, Mapping) else {}, read_record(run.source, run.run_id),
                    record_path(run.source))
@@ -203,17 +309,8 @@ def _record_resent(run: Run, deliveries: List[Delivery]) -> None:
         return
     problem = write_record(run.source, run.run_id, sent)
     if problem:
-        click.echo(f"chaos-replay: warning: what was re-sent could not be recorded ({problem}): "
+        click.echo(f"chaos-replay: warning: what was re-sent could not be recorded ({printable(problem)}): "
                    "the next --only-undelivered sends it again", err=True)
-
-
-def _prepare(run: Run, shift, tags, actions_only) -> Run:
-    if actions_only:
-        run = only_actions(run)
-    run = add_tags(run, tags)
-    if shift is not None:
-        run = shift_to(run, shift)
-    return run
 
 
 def _part_for(run: Run, target, missed: Optional[Mapping[str, Any]]) -> Optional[Run]:
@@ -228,23 +325,20 @@ def _part_for(run: Run, target, missed: Optional[Mapping[str, Any]]) -> Optional
     return run if getattr(target, "needs_whole_run", False) else part
 
 
+def _nothing_to_send(target, missed: _Missed) -> Delivery:
+    if target.label in missed.resent:
+        note = f"everything is through (re-sent before, recorded in {missed.record_file}): not sent again"
+    else:
+        note = "the live delivery missed nothing: not sent again"
+    return Delivery(target.label, notes=(note,), skipped=True)
+
+
 def _plan(run: Run, target, missed: Optional[Mapping[str, Any]]) -> list:
     part = _part_for(run, target, missed)
     return [] if part is None else target.plan(part)
 
 
-def _deliver(run: Run, target, missed: Optional[Mapping[str, Any]]) -> Delivery:
-    part = _part_for(run, target, missed)
-    if part is None:
-        if target.label in getattr(missed, "resent", ()):
-            note = f"everything is through (re-sent before, recorded in {missed.record_file}): not sent again"
-        else:
-            note = "the live delivery missed nothing: not sent again"
-        return Delivery(target.label, notes=(note,), skipped=True)
-    return target.send(part)
-
-
-def _by_server(targets) -> List[list]:
+def _by_server(targets) -> List[Tuple[str, list]]:
     """The targets grouped by server URL (else label), in order: two targets of one server
     (two dashboards of one Grafana) are sent to one after the other, as before, since each
     one's look-up sees what the other created."""
@@ -252,22 +346,21 @@ def _by_server(targets) -> List[list]:
     for target in targets:
         server = getattr(getattr(target, "config", None), "url", None) or target.label
         groups.setdefault(server, []).append(target)
-    return list(groups.values())
+    return list(groups.items())
 
 
-def _deliver_in_turn(run: Run, targets, missed: Optional[Mapping[str, Any]]) -> List[Delivery]:
-    return [_deliver(run, target, missed) for target in targets]
-
-
-def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) -> Tuple[List[list], bool]:
+def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared) -> bool:
     """Every target of every run, before anything is sent; config errors all reported.
+    Returns whether one was found.
 
     Precedence: flags, environment, --config, the journal's live controls, then
     its configuration (chaosdb keys) and secrets.
     """
-    resolved, failed, reported = [], False, set()
+    failed, reported = False, set()
     modules = sink_modules()
-    for run in runs:
+    named = _sinks_the_command_names(modules, sink_options, env, config_file, config_vars)
+    for item in inputs:
+        run = item.settings_run
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(run.controls), **config_file}
         settings = Settings(cli=sink_options, env=env, file=file_layer,
@@ -282,13 +375,39 @@ def _resolve_targets(runs, sink_options, env, config_file, config_vars, shared) 
                     if not any(known is target for known in targets):
                         targets.append(target)
             except ConfigError as error:
-                failed = True
                 message = f"{run.source}: {error}"
+                if named and module not in named and error.key.startswith("configuration"):
+                    # The journal's own target, in a sink the command does not send to:
+                    # e.g. the `configuration.grafana` chaosdb left in a journal replayed
+                    # to InfluxDB only. The targets the command names still get the run.
+                    message += "; not sent to (the command names its own targets)"
+                    if message not in reported:
+                        reported.add(message)
+                        _warning(message)
+                    continue
+                failed = True
                 if message not in reported:
                     reported.add(message)
                     _error(message)
-        resolved.append(targets)
-    return resolved, failed
+        item.targets = targets
+        if item.run is None:
+            item.settings_run = None  # read again when its turn comes
+    return failed
+
+
+def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
+    """The sink modules given a target by the command itself (flags, environment, --config),
+    whatever the journals say. A module whose settings are wrong there counts as named:
+    its error is reported when the runs' targets are resolved."""
+    settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    named = []
+    for module in modules:
+        try:
+            if module.targets(settings):
+                named.append(module)
+        except ConfigError:
+            named.append(module)
+    return named
 
 
 class _SharedTargets:
@@ -334,24 +453,60 @@ class _NoProgress:
         return False
 
 
-def _progress(runs, targets_by_run, dry_run):
+def _progress(count: int, dry_run: bool):
     """A progress bar on a terminal for long work; nothing when piped."""
-    sending = not dry_run and any(targets_by_run)
-    if sending and len(runs) > 1 and sys.stderr.isatty():
-        return click.progressbar(length=len(runs), label="replaying", file=sys.stderr)
+    if not dry_run and count > 1 and sys.stderr.isatty():
+        return click.progressbar(length=count, label="replaying", file=sys.stderr)
     return _NoProgress()
 
 
-def _echo_text(timeline: str, plans, deliveries) -> None:
-    click.echo(timeline)
+class _Output:
+    """The runs printed one by one: a text timeline each, or one JSON document
+    streamed run by run (the same text `json.dumps(..., indent=2)` of the whole gives),
+    or a picture of all the runs at the end."""
+
+    def __init__(self, output_format: str):
+        self.json = output_format == "json"
+        self._picture = PICTURE_FORMATS.get(output_format)
+        self._pictured: List[Run] = []
+        self._first = True
+
+    def run(self, run: Run, plans, deliveries) -> None:
+        if self._picture is not None:
+            self._pictured.append(run)
+            # stdout holds the picture alone: what was sent is said on stderr.
+            _echo_text(None, plans, deliveries, err=True)
+            return
+        if not self.json:
+            _echo_text(timeline_text(run), plans, deliveries)
+            return
+        document = json.dumps(run_document(run, plans, deliveries), indent=2, ensure_ascii=False)
+        head = '{\n  "runs": [\n' if self._first else ",\n"
+        self._first = False
+        click.echo(head + textwrap.indent(document, "    ", lambda line: True), nl=False)
+
+    def close(self) -> None:
+        if self._picture is not None:
+            click.echo(self._picture(self._pictured), nl=False)
+        elif self.json:
+            click.echo('{\n  "runs": []\n}' if self._first else "\n  ]\n}")
+
+
+def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) -> None:
+    if timeline is not None:
+        click.echo(timeline, err=err)
     for label, requests in plans or []:
-        click.echo(plans_text(label, requests))
+        click.echo(plans_text(label, requests), err=err)
     for delivery in deliveries:
-        click.echo(delivery_text(delivery))
+        click.echo(delivery_text(delivery), err=err)
 
 
 def _error(message: str) -> None:
-    click.echo(f"chaos-replay: error: {message}", err=True)
+    click.echo(f"chaos-replay: error: {printable(message)}", err=True)
+
+
+def _warning(message: str) -> None:
+    click.echo(f"chaos-replay: warning: {message}", err=True)
 
 
 def main():

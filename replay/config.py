@@ -11,13 +11,12 @@ import os
 import unicodedata
 from dataclasses import dataclass
 from string import Template
-from typing import Any, Dict, Iterable, Mapping, Optional
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from .errors import ConfigError
 
 __all__ = ["Secret", "Settings", "as_bool", "as_credential", "as_number", "as_text", "load_config_file",
-           "mask_url", "resolve_env_references", "substitute_variables"]
+           "mask_url", "resolve_env_references", "split_authority", "substitute_variables"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -38,17 +37,36 @@ class Secret:
         return bool(self.value)
 
 
+def split_authority(url: str) -> Optional[Tuple[str, Optional[str], str, str]]:
+    """`scheme://userinfo@host:port/rest` as (scheme, userinfo or None, host:port, rest); None
+    without `://`.
+
+    The user information ends at the LAST `@`: a password may hold `#`, `/`, `?`
+    or `@` unencoded (`http://admin:1234/x@host` is user `admin`, password
+    `1234/x`, host `host`; urlsplit would see host `admin`, port `1234`).
+    So a base URL's path may not hold an `@`.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return None
+    userinfo, at, after = rest.rpartition("@")
+    ends = [index for index in (after.find(character) for character in "/?#") if index >= 0]
+    end = min(ends, default=len(after))
+    return scheme, userinfo if at else None, after[:end], after[end:]
+
+
 def mask_url(url: str) -> str:
-    """The URL without user:password, for messages and labels; never raises, whatever the URL."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        # Unparseable (a bad IPv6 bracket): drop anything up to an `@`, which may hold credentials.
+    """The URL without its user information, for messages and labels; never raises.
+
+    Everything before the last `@` of the authority goes, whatever it holds
+    (see `split_authority`); a text that is not a URL loses everything up to
+    its last `@`.
+    """
+    parts = split_authority(url)
+    if parts is None:
         return url.rpartition("@")[2]
-    if "@" not in parts.netloc:
-        return url
-    # The netloc's text, not `parts.port`, which raises on a port out of range.
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+    scheme, userinfo, host, rest = parts
+    return url if userinfo is None else f"{scheme}://{host}{rest}"
 
 
 def as_text(value: Any, key: str) -> str:
@@ -81,9 +99,17 @@ def as_credential(value: Any, key: str) -> str:
 
 
 def as_bool(value: Any, key: str) -> bool:
-    """A boolean, or its text from the environment or a file (true/false, yes/no, on/off, 1/0)."""
+    """A boolean, the integer 0 or 1, or its text from the environment or a file (true/false,
+    yes/no, on/off, 1/0).
+
+    0 and 1 because chaosdb wrote and tested `only_actions` as integers (its
+    `configure_control` stores `"only_actions": 0` in the configuration, hence
+    in every journal), and JSON users write flags that way.
+    """
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise ConfigError(key, f"expected true or false, got {value!r}")

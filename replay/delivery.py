@@ -23,6 +23,7 @@ from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 from . import CONTROL_PACKAGES
 from .config import as_number
 from .events import ACTIVITY, EXPERIMENT, PHASE, Event, Run
+from .render import printable
 
 __all__ = [
     "LivePolicy",
@@ -43,6 +44,13 @@ __all__ = [
 # Key of the delivery record inside the recorder's journal extension.
 DELIVERIES_KEY = "deliveries"
 
+# chaosreplay.controls.influx declared without a URL falls back on chaosdb.influx's
+# defaults (localhost:8086, database gatlingdb) when the experiment has no
+# `configuration.influxdb`, as chaosdb did; this key of its section says so.
+CHAOSDB_DEFAULTS_KEY = "chaosdb_defaults"
+# chaostoolkit-prometheus' pushgateway control's default `pushgateway_url`.
+PEER_PUSHGATEWAY_URL = "http://localhost:9091"
+
 # Target sections a live control can ship to: the same keys as `chaos-replay --config`.
 SECTIONS = ("influx", "grafana", "pushgateway")
 POLICY_KEYS = ("drain_timeout", "queue_size", "batch_size", "retries", "backoff", "backoff_max")
@@ -53,6 +61,10 @@ LIVE_OPTIONS = POLICY_KEYS + ("strict", "events_path", "tags")
 _SINGLE_SECTION_CONTROLS = {
     f"{prefix}.{section}": section for prefix in CONTROL_PACKAGES for section in SECTIONS
 }
+# The peers' controls, as journals of runs made with them declare them: a replay
+# sends to the servers they sent to, with their defaults.
+_SINGLE_SECTION_CONTROLS.update({"chaosdb.influx": "influx", "chaosdb.grafana": "grafana",
+                                 "chaosprometheus.metrics": "pushgateway"})
 _LIVE_CONTROLS = {f"{prefix}.live" for prefix in CONTROL_PACKAGES}
 
 logger = logging.getLogger("chaostoolkit_replay.delivery")
@@ -107,8 +119,9 @@ class TargetReport:
 class _TargetWorker:
     """One target's queue, background sender and bookkeeping."""
 
-    def __init__(self, target, source: str, policy: LivePolicy):
+    def __init__(self, target, source: str, policy: LivePolicy, run_details: Mapping[str, Any]):
         self.target = target
+        self.run_details = dict(run_details)
         self.label = target.label
         # Most sinks key points by status, so only a settled event may be sent;
         # a target that updates in place (Grafana) also takes open ones.
@@ -215,7 +228,8 @@ class _TargetWorker:
     def _send(self, events: List[Event], title: str) -> Tuple[Optional[str], set, bool]:
         """Send one batch; the error text, the ids that did not get through, whether credentials were refused."""
         try:
-            delivery = self.target.send(LiveBatch(events[0].run_id, self.source, tuple(events), title=title))
+            delivery = self.target.send(LiveBatch(events[0].run_id, self.source, tuple(events), title=title,
+                                                  **self.run_details))
         except Exception as error:  # a sink bug must not stop the bookkeeping
             # Its text may quote a request, credentials included: it stays out
             # of the journal and the warning line.
@@ -244,9 +258,12 @@ class LiveBatch(Run):
 class DeliveryEngine:
     """Live delivery of one run's events to several targets at once."""
 
-    def __init__(self, targets: Sequence[Any], source: str = "live", policy: LivePolicy = LivePolicy()):
+    def __init__(self, targets: Sequence[Any], source: str = "live", policy: LivePolicy = LivePolicy(),
+                 run_details: Optional[Mapping[str, Any]] = None):
+        """`run_details`: what a live run's batches carry besides events (`Run` fields such as
+        `experiment_hash`), known when the run starts."""
         self.policy = policy
-        self._workers = [_TargetWorker(target, source, policy) for target in targets]
+        self._workers = [_TargetWorker(target, source, policy, run_details or {}) for target in targets]
         self._reports: Optional[List[TargetReport]] = None
         self._deadline: Optional[float] = None
 
@@ -298,13 +315,13 @@ def warning_line(report: TargetReport, journal_path: Optional[str]) -> Optional[
     total = report.delivered + len(report.undelivered)
     cause = report.last_error or "not sent within the drain deadline"
     return (
-        f"live delivery to {report.label}: {len(report.undelivered)} of {total} event(s) "
+        f"live delivery to {printable(report.label)}: {len(report.undelivered)} of {total} event(s) "
         f"not delivered ({_one_line(cause)}); re-send them with: {replay_command(journal_path)}"
     )
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))
 
 
 def undelivered_run(run: Run, label: str, deliveries: Optional[Mapping[str, Any]] = None) -> Run:
@@ -341,7 +358,13 @@ def control_target_sections(module: str, arguments: Mapping[str, Any]) -> Dict[s
     section = _SINGLE_SECTION_CONTROLS.get(module)
     if section is None:
         return {}
-    return {section: {key: value for key, value in arguments.items() if key not in LIVE_OPTIONS}}
+    keys = {key: value for key, value in arguments.items() if key not in LIVE_OPTIONS}
+    # Declared as the peer's control was, with no server named: the peer's default server.
+    if section == "influx" and "url" not in keys:
+        keys[CHAOSDB_DEFAULTS_KEY] = True
+    if section == "pushgateway" and "url" not in keys and "pushgateway_url" not in keys:
+        keys["pushgateway_url"] = PEER_PUSHGATEWAY_URL
+    return {section: keys}
 
 
 def sections_from_controls(controls: Any) -> Dict[str, Any]:

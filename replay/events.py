@@ -21,8 +21,11 @@ __all__ = [
     "activity_id",
     "mark_id",
     "interruption_id",
+    "shifted_run_id",
+    "shifted_event_id",
     "parse_time",
     "format_time",
+    "epoch_ms",
     "json_type_name",
 ]
 
@@ -193,6 +196,10 @@ class Run:
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     controls: Tuple[Any, ...] = field(default=(), repr=False, compare=False)
     extension: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # chaostoolkit-prometheus' reference of the experiment (chaoslib's `experiment_hash`, or the
+    # one a live control recorded) and the chaoslib that ran it: its pushgateway layout's labels.
+    experiment_hash: Optional[str] = field(default=None, repr=False, compare=False)
+    chaoslib_version: Optional[str] = field(default=None, repr=False, compare=False)
 
     def with_events(self, events) -> "Run":
         return replace(self, events=tuple(events))
@@ -232,8 +239,20 @@ def format_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_ms(instant: datetime) -> int:
+    """Milliseconds since the epoch, truncated: the one rule for every millisecond we send
+    (InfluxDB `end_ms`, Grafana `time`/`timeEnd`, Prometheus samples and the pushgateway),
+    so one instant is the same millisecond everywhere. Exact integer arithmetic, no float."""
+    delta = instant - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
 def _digest(*parts: Any) -> str:
-    return sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: JSON may hold a lone surrogate (`"\\ud800"`); ids of valid text are unchanged.
+    return sha256("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def run_id_for(title: str, start: str, node: str) -> str:
@@ -268,3 +287,12 @@ def mark_id(run_id: str, name: str, ordinal: int) -> str:
 
 def interruption_id(run_id: str) -> str:
     return _digest(run_id, INTERRUPTION)
+
+
+def shifted_run_id(run_id: str, instant: datetime) -> str:
+    """The id of `run_id` re-timed to start at `instant` (`--shift-to`): its own run."""
+    return _digest(run_id, "shifted-to", format_time(instant))
+
+
+def shifted_event_id(shifted_run: str, event_id: str) -> str:
+    return _digest(shifted_run, event_id)

@@ -6,6 +6,7 @@ precise phase boundaries, marks and the interruption. Any input that cannot be
 read raises a JournalError naming the file and the JSON location at fault.
 """
 import gc
+import hashlib
 import glob
 import json
 import os
@@ -34,7 +35,7 @@ from .events import (
 
 __all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "PHASE_NAMES", "read_source", "read_journal",
            "read_side_file", "journal_to_run", "recorded_extension", "error_text", "phase_name",
-           "activity_fields", "experiment_fields", "expand_inputs", "order", "cycle_collection_paused"]
+           "activity_fields", "experiment_fields", "experiment_hash", "expand_inputs", "order", "cycle_collection_paused"]
 
 EXTENSION_NAME = "chaostoolkit-replay"
 SIDE_FILE_MARKER = "side-file"
@@ -224,6 +225,9 @@ def journal_to_run(document: Any, source: str) -> Run:
     interruption = _derived_interruption(reader, journal, run_id, activities, end or start)
     if interruption:
         derived.append(interruption)
+    run_tags = _recorded_tags(reader, extension, recorded) if extension else None
+    if run_tags:
+        derived = [event.evolve(tags={**run_tags, **event.tags}) for event in derived]
     return Run(
         run_id,
         source,
@@ -232,7 +236,22 @@ def journal_to_run(document: Any, source: str) -> Run:
         secrets=_mapping(experiment.get("secrets")),
         controls=tuple(experiment["controls"]) if isinstance(experiment.get("controls"), list) else (),
         extension=extension or {},
+        experiment_hash=_recorded_experiment_ref(extension) or experiment_hash(experiment),
+        chaoslib_version=journal.get("chaoslib-version") if isinstance(journal.get("chaoslib-version"), str) else None,
     )
+
+
+def experiment_hash(experiment: Mapping[str, Any]) -> str:
+    """chaoslib's `experiment_hash` (1.27+; older chaoslib has none): blake2b, 12 bytes, of the
+    experiment as canonical JSON. chaostoolkit-prometheus' default `experiment_ref`."""
+    canonical = json.dumps(experiment, skipkeys=True, sort_keys=True, indent=None, default=str)
+    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def _recorded_experiment_ref(extension: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The `experiment_ref` a live pushgateway control used: a replay keeps to the same group."""
+    ref = (extension or {}).get("experiment_ref")
+    return ref if isinstance(ref, str) and ref else None
 
 
 def _mapping(value: Any) -> Dict[str, Any]:
@@ -243,16 +262,41 @@ def _reject_non_journals(reader: _Reader, journal: Dict[str, Any]) -> None:
     run = journal.get("run")
     if "experiment" not in journal or ("start" not in journal and "run" not in journal):
         raise reader.fail("$", "not a chaostoolkit journal (no experiment/start/run)")
-    if isinstance(run, list) and any(
-        isinstance(entry, dict) and "kind" in entry and "activity" not in entry for entry in run
-    ):
+    if isinstance(run, list) and any(_is_pre_1_0_entry(entry) for entry in run):
         raise reader.fail("$.run", "pre-1.0 (2017) journal format is not supported")
+
+
+def _is_pre_1_0_entry(entry: Any) -> bool:
+    """chaoslib before 0.8 wrote run entries without an activity, and then
+    method steps (a `title` holding `action`/`probes` objects) instead of named
+    activities: neither has the names, statuses or phases a replay is made of."""
+    if not isinstance(entry, dict):
+        return False
+    if "kind" in entry and "activity" not in entry:
+        return True
+    activity = entry.get("activity")
+    return (isinstance(activity, dict) and "name" not in activity and "title" in activity
+            and any(key in activity for key in ("action", "probes", "probe")))
 
 
 def _recorded_run_id(reader: _Reader, extension: Optional[Dict[str, Any]]) -> Optional[str]:
     if not extension or extension.get("run_id") is None:
         return None
     return reader.expect(extension["run_id"], str, "$.extensions[].run_id", "a string")
+
+
+def _recorded_tags(reader: _Reader, extension: Dict[str, Any], recorded: List[Event]) -> Mapping[str, str]:
+    """The recorder's user tags, which every event of the run carries in the side file and
+    live: recorded in the extension, or (older recorders wrote no `tags`) on its experiment event."""
+    location = f"$.extensions[name={EXTENSION_NAME}].tags"
+    tags = extension.get("tags")
+    if tags is None:
+        started = [event for event in recorded if event.kind == EXPERIMENT]
+        return started[0].tags if started else {}
+    reader.expect(tags, dict, location, "an object")
+    for key, value in tags.items():
+        reader.expect(value, str, f"{location}.{key}", "a string")
+    return tags
 
 
 def _recorded_events(reader: _Reader, extension: Dict[str, Any]) -> List[Event]:
@@ -264,11 +308,15 @@ def _recorded_events(reader: _Reader, extension: Dict[str, Any]) -> List[Event]:
 def _event_from_record(reader: _Reader, entry: Any, location: str) -> Event:
     reader.expect(entry, dict, location, "an event object")
     try:
-        return Event.from_dict(entry)
+        event = Event.from_dict(entry)
     except KeyError as error:
         raise reader.fail(location, f"missing key {error.args[0]!r}") from None
     except (TypeError, ValueError, OverflowError) as error:
         raise reader.fail(location, f"invalid event: {error}") from None
+    if event.kind == MARK and (event.end is None or event.status == "unknown"):
+        # Earlier recorders stamped marks `unknown` without an end: a mark is a succeeded instant.
+        event = event.evolve(end=event.end or event.start, status="succeeded")
+    return event
 
 
 def experiment_fields(deviated: Any, steady_state_before_met: Optional[bool],
@@ -404,6 +452,12 @@ def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
     provider = activity.get("provider")
     if isinstance(provider, (dict, Mapping)) and isinstance(provider.get("type"), str):
         fields["provider"] = provider["type"]
+        # chaosdb recorded a Python provider's module and function (its InfluxDB
+        # fields, its Grafana tag): code names, never an argument's value.
+        if provider["type"] == "python":
+            for key in ("module", "func"):
+                if isinstance(provider.get(key), str) and provider[key]:
+                    fields[key] = provider[key]
     return fields
 
 
@@ -523,7 +577,42 @@ def _side_file_run(path: str, data: bytes) -> Run:
             continue
         event = _event_from_record(reader, record, f"line {number}")
         by_id[event.id] = event
-    return Run(run_id, path, order(by_id.values()))
+    return Run(run_id, path, order(_ended_by_the_last_stamp(run_id, list(by_id.values()))))
+
+
+def _ended_by_the_last_stamp(run_id: str, events: List[Event]) -> List[Event]:
+    """A side file whose experiment never ended is a run the process did not survive
+    (SIGKILL, power loss): it ended, `interrupted`, at its last stamp, and so did whatever
+    was still open, so every sink shows the same finished run instead of one still running."""
+    experiment = next((event for event in events if event.kind == EXPERIMENT), None)
+    if experiment is None or experiment.end is not None:
+        return events
+    last = max(event.end or event.start for event in events)
+    ended = [
+        event if event.end is not None or event.kind in (MARK, INTERRUPTION)
+        else event.evolve(end=last, status="interrupted", fields=_with_duration(event, last))
+        for event in events if event.kind != EXPERIMENT
+    ]
+    activities = [event for event in ended if event.kind == ACTIVITY]
+    met = {event.phase: event.fields.get("steady_state_met") for event in ended if event.kind == PHASE}
+    ended.append(experiment.evolve(
+        end=last, status="interrupted",
+        fields={**experiment_fields(False, met.get("before"), met.get("after"), activities),
+                **experiment.fields},
+    ))
+    if not any(event.kind == INTERRUPTION for event in ended):
+        ended.append(Event(
+            id=interruption_id(run_id), run_id=run_id, kind=INTERRUPTION, name="interruption",
+            start=last, status="interrupted", tags=experiment.tags,
+            fields={"reason": "the run stopped without ending (its side file ends here)"},
+        ))
+    return ended
+
+
+def _with_duration(event: Event, end: datetime) -> Dict[str, Any]:
+    if event.kind != ACTIVITY:
+        return dict(event.fields)
+    return {**event.fields, "duration": (end - event.start).total_seconds()}
 
 
 def _side_line(path: str, raw: bytes, number: int, last: bool) -> Optional[Dict[str, Any]]:

@@ -1,19 +1,48 @@
 """What `chaos-replay` prints: a readable timeline, or one JSON document."""
 import json
+import unicodedata
 from collections import Counter
 from typing import Iterable, Sequence
 
 from .events import ACTIVITY, EXPERIMENT, Event, Run
 from .sinks import Delivery, PlannedRequest
 
-_CONTROL_CHARS = {code: f"\\x{code:02x}" for code in range(32)}
-_CONTROL_CHARS.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 0x7F: "\\x7f"})
+
+class _Escapes(dict):
+    """What `printable` turns each character into, filled in as characters are met.
+
+    Escaped: C0 and C1 control characters (a newline could print a forged
+    line, ESC a terminal escape sequence), format characters (bidi overrides
+    that reorder what the terminal shows, zero-width characters), line and
+    paragraph separators, and lone surrogates. Everything else prints as is.
+    """
+
+    _NAMED = {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+
+    def __missing__(self, code: int):
+        if code in self._NAMED:
+            escaped = self._NAMED[code]
+        elif unicodedata.category(chr(code)) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            escaped = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        else:
+            escaped = chr(code)
+        self[code] = escaped
+        return escaped
 
 
-def printable(text: str) -> str:
-    """Names come from experiments: keep control characters from reaching the terminal."""
-    # isprintable() is False for every character the table replaces: most names skip the copy.
-    return text if text.isprintable() else text.translate(_CONTROL_CHARS)
+_ESCAPES = _Escapes()
+
+
+def printable(text: object) -> str:
+    """Text from a journal, a side file or a server, safe to print on one line.
+
+    The one filter for everything `chaos-replay` and the live controls print:
+    names, run ids, statuses, activity types, labels, errors. No journal can
+    print a line of its own or send escape codes to the terminal.
+    """
+    text = str(text)
+    # isprintable() is False for every character escaped: most texts skip the copy.
+    return text if text.isprintable() else text.translate(_ESCAPES)
 
 
 def _seconds(value) -> str:
@@ -21,7 +50,7 @@ def _seconds(value) -> str:
 
 
 def timeline_text(run: Run) -> str:
-    lines = [f"{printable(run.source)}  run {run.run_id}  {printable(run.title)!s}"]
+    lines = [f"{printable(run.source)}  run {printable(run.run_id)}  {printable(run.title)}"]
     origin = min((event.start for event in run.events), default=None)
     # Runs once per event of a run that can have 100,000: the part of each line
     # that depends only on the kind, type, name and status is built once.
@@ -40,30 +69,30 @@ def timeline_text(run: Run) -> str:
 def _label(event: Event) -> str:
     """A timeline line's end: indented kind or activity type, name and status."""
     indent = "    " if event.kind == ACTIVITY else "  " if event.kind != EXPERIMENT else ""
-    return f"{indent}{event.type_or_kind:<12} {printable(event.name)}  [{event.status}]"
+    return f"{indent}{printable(event.type_or_kind):<12} {printable(event.name)}  [{printable(event.status)}]"
 
 
 def summary_line(run: Run) -> str:
     experiment = run.experiment
     activities = [event for event in run.events if event.kind == ACTIVITY]
     counts = Counter(event.status for event in activities)
-    by_status = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    by_status = ", ".join(f"{count} {printable(status)}" for status, count in sorted(counts.items()))
     if experiment is None:
         head = "status unknown (no experiment record: run cut short)"
     else:
         deviated = "deviated" if experiment.fields.get("deviated") else "not deviated"
-        head = f"status {experiment.status}, {deviated}"
+        head = f"status {printable(experiment.status)}, {deviated}"
         if experiment.fields.get("steady_state_before_met") is False:
             head += ", steady state not met before the method"
     return f"{head}; {len(activities)} activities" + (f": {by_status}" if by_status else "")
 
 
 def plans_text(label: str, requests: Sequence[PlannedRequest]) -> str:
-    lines = [f"  -> {label}: {len(requests)} request(s)"]
+    lines = [f"  -> {printable(label)}: {len(requests)} request(s)"]
     for request in requests:
-        lines.append(f"     {request.method} {request.url}")
+        lines.append(f"     {request.method} {printable(request.url)}")
         for name, value in request.headers.items():
-            lines.append(f"       {name}: {value}")
+            lines.append(f"       {name}: {printable(value)}")
         if request.body is not None:
             body = request.body if isinstance(request.body, str) else json.dumps(request.body, ensure_ascii=False)
             for body_line in body.splitlines():
@@ -73,13 +102,13 @@ def plans_text(label: str, requests: Sequence[PlannedRequest]) -> str:
 
 def delivery_text(delivery: Delivery) -> str:
     if delivery.ok:
-        text = f"  -> {delivery.target}: delivered {len(delivery.delivered)} event(s)"
+        text = f"  -> {printable(delivery.target)}: delivered {len(delivery.delivered)} event(s)"
     else:
         text = (
-            f"  -> {delivery.target}: delivered {len(delivery.delivered)}, "
-            f"NOT delivered {len(delivery.failed)}: {delivery.error or 'see above'}"
+            f"  -> {printable(delivery.target)}: delivered {len(delivery.delivered)}, "
+            f"NOT delivered {len(delivery.failed)}: {printable(delivery.error or 'see above')}"
         )
-    return "\n".join([text, *(f"     note: {note}" for note in delivery.notes)])
+    return "\n".join([text, *(f"     note: {printable(note)}" for note in delivery.notes)])
 
 
 def run_document(run: Run, plans=None, deliveries: Iterable[Delivery] = ()) -> dict:

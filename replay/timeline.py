@@ -1,8 +1,9 @@
 """Transformations of a run's timeline asked for on the command line."""
+from dataclasses import replace
 from datetime import datetime
 from typing import Mapping
 
-from .events import ACTIVITY, Run
+from .events import ACTIVITY, Run, shifted_event_id, shifted_run_id
 
 
 def only_actions(run: Run) -> Run:
@@ -22,17 +23,22 @@ def add_tags(run: Run, tags: Mapping[str, str]) -> Run:
 def shift_to(run: Run, instant: datetime) -> Run:
     """Re-time the run so it starts at `instant`, keeping every offset.
 
-    Ids are kept: a shifted run re-sent to a backend updates the same points and
-    annotations. Shifted events are tagged `replayed` so dashboards can tell.
+    A shifted run is another run: it gets its own run id and event ids, derived
+    from the original's and the instant, so it never counts as the original
+    next to it, and shifting the same run to the same instant again updates the
+    same points and annotations. Shifted events are tagged `replayed`.
     """
     if not run.events:
         return run
     delta = instant - min(event.start for event in run.events)
-    return run.with_events(
+    run_id = shifted_run_id(run.run_id, instant)
+    return replace(run, run_id=run_id, events=tuple(
         event.evolve(
+            id=shifted_event_id(run_id, event.id),
+            run_id=run_id,
             start=event.start + delta,
             end=event.end + delta if event.end else None,
             tags={**event.tags, "replayed": "true"},
         )
         for event in run.events
-    )
+    ))

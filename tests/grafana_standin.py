@@ -10,7 +10,14 @@ Swagger spec, annotations part) and Grafana's behaviour described beside it
 (`fixtures/contracts/README.md`, FACTS §7).
 
 - Routes (under `/api`): `GET`/`POST /annotations`,
-  `GET`/`PUT`/`PATCH`/`DELETE /annotations/{id}`. Anything else: 404.
+  `GET`/`PUT`/`PATCH`/`DELETE /annotations/{id}`, `POST /dashboards/db`
+  (`fixtures/contracts/grafana-dashboards-openapi.json`). Anything else: 404.
+- `POST /dashboards/db`: the body must be a `SaveDashboardCommand` (no other
+  field) whose `dashboard` validates against Grafana's dashboard JSON schema
+  (`fixtures/contracts/grafana-dashboard.jsonschema.json`; Grafana itself stores
+  any object). An empty title is a 400; a uid already saved (or a title already
+  in the folder) is a 412 unless `overwrite`; each save bumps the version; the
+  answer is the spec's `postDashboardResponse`. Viewers get a 403.
 - Request bodies are validated with `jsonschema` against the spec's
   `definitions` (`PostAnnotationsCmd`, `PatchAnnotationsCmd`,
   `UpdateAnnotationsCmd`); `Content-Type` must be `application/json`. Query
@@ -44,7 +51,10 @@ Swagger spec, annotations part) and Grafana's behaviour described beside it
   effect), `hold(until, seconds)` (wait for a `threading.Event` set by the
   test; the request records whether it came before the deadline).
 - Every request is recorded (`requests`, `count`), as is every contract
-  violation (`violations`) for the tests to assert on.
+  violation (`violations`) for the tests to assert on, and the most requests
+  it had in flight at once (`max_in_flight`).
+- `latency`: seconds every answer waits, as a hosted Grafana across a network
+  would (requests in flight wait side by side, as on a real server).
 """
 import base64
 import json
@@ -67,6 +77,8 @@ from tests.procs import free_port
 from tests.tls import Pki
 
 CONTRACT_PATH = os.path.join(FIXTURES, "contracts", "grafana-annotations-openapi.json")
+DASHBOARDS_CONTRACT_PATH = os.path.join(FIXTURES, "contracts", "grafana-dashboards-openapi.json")
+DASHBOARD_SCHEMA_PATH = os.path.join(FIXTURES, "contracts", "grafana-dashboard.jsonschema.json")
 EDITOR_TOKEN = "glsa_editor_0123456789abcdef"
 VIEWER_TOKEN = "glsa_viewer_fedcba9876543210"
 ADMIN_USER = ("admin", "pa55-w0rd-admin")
@@ -76,12 +88,16 @@ _WRITE_PERMISSIONS = {"POST": "annotations:create", "PATCH": "annotations:write"
                       "PUT": "annotations:write", "DELETE": "annotations:delete"}
 
 
-def _load_contract() -> dict:
-    with open(CONTRACT_PATH, encoding="utf-8") as handle:
+def _load_contract(path: str = CONTRACT_PATH) -> dict:
+    with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 
 CONTRACT = _load_contract()
+DASHBOARDS_CONTRACT = _load_contract(DASHBOARDS_CONTRACT_PATH)
+# The `dashboard` of a save must be a dashboard Grafana's own model accepts (stricter than Grafana,
+# which stores any JSON object there: a malformed dashboard is a bug of ours).
+DASHBOARD_VALIDATOR = jsonschema.Draft7Validator(_load_contract(DASHBOARD_SCHEMA_PATH))
 
 
 def _validator(schema: dict) -> jsonschema.Draft4Validator:
@@ -95,14 +111,21 @@ def _body_validator(name: str) -> jsonschema.Draft4Validator:
 
 
 BODY_VALIDATORS = {
+    ("POST", "dashboards-db"): jsonschema.Draft4Validator({
+        **DASHBOARDS_CONTRACT["definitions"]["SaveDashboardCommand"], "additionalProperties": False,
+        "required": ["dashboard"], "definitions": DASHBOARDS_CONTRACT["definitions"]}),
     ("POST", "collection"): _body_validator("PostAnnotationsCmd"),
     ("PATCH", "item"): _body_validator("PatchAnnotationsCmd"),
     ("PUT", "item"): _body_validator("UpdateAnnotationsCmd"),
 }
 GET_PARAMETERS = {parameter["name"]: parameter for parameter in CONTRACT["paths"]["/annotations"]["get"]["parameters"]}
 RESPONSE_VALIDATORS = {name: _validator(response["schema"]) for name, response in CONTRACT["responses"].items()}
+RESPONSE_VALIDATORS["postDashboardResponse"] = jsonschema.Draft4Validator(
+    DASHBOARDS_CONTRACT["responses"]["postDashboardResponse"]["schema"])
 _ERROR_RESPONSES = {400: "badRequestError", 401: "unauthorisedError", 403: "forbiddenError",
-                    404: "notFoundError", 500: "internalServerError"}
+                    404: "notFoundError", 412: "preconditionFailedError", 500: "internalServerError"}
+RESPONSE_VALIDATORS["preconditionFailedError"] = _validator(
+    DASHBOARDS_CONTRACT["responses"]["preconditionFailedError"]["schema"])
 
 
 @dataclass
@@ -183,19 +206,25 @@ class GrafanaStandIn:
     def __init__(self, tokens: Optional[Dict[str, Credential]] = None,
                  users: Optional[Dict[Tuple[str, str], Credential]] = None,
                  dashboards: Optional[Dict[str, int]] = None, tags_length: int = GRAFANA_TAGS_LENGTH,
-                 tls: Optional[Pki] = None):
-        """`tls`: serve HTTPS with its server certificate, and ask clients for one its CA signed."""
+                 tls: Optional[Pki] = None, latency: float = 0.0):
+        """`tls`: serve HTTPS with its server certificate, and ask clients for one its CA signed;
+        `latency`: seconds added to every answer."""
         self.tokens = tokens if tokens is not None else {
             EDITOR_TOKEN: Credential("Editor"), VIEWER_TOKEN: Credential("Viewer")}
         self.users = users if users is not None else {ADMIN_USER: Credential("Admin", (1, 2))}
         self.dashboards = dict(dashboards or {"chaos-dash": 7})
         self.tags_length = tags_length
         self.annotations: Dict[int, StoredAnnotation] = {}
+        # (org id, uid) -> {"id", "uid", "version", "dashboard", "folderUid"}: dashboards saved through the API.
+        self.saved_dashboards: Dict[Tuple[int, str], dict] = {}
         self.requests: List[RecordedRequest] = []
         self.violations: List[str] = []
         self._faults: List[_Fault] = []
         self._next_id = 1
         self._lock = threading.Lock()
+        self.latency = latency
+        self.in_flight = 0
+        self.max_in_flight = 0
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -280,6 +309,18 @@ class GrafanaStandIn:
         with self._lock:
             self.requests.append(record)
             fault = self._take_fault(handler.command)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            self._serve_recorded(handler, parts, record, raw, fault)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _serve_recorded(self, handler: BaseHTTPRequestHandler, parts, record: RecordedRequest, raw: bytes,
+                        fault: Optional[_Fault]) -> None:
         if fault and fault.kind == "slow":
             time.sleep(fault.seconds)
         if fault and fault.kind == "hold":
@@ -328,8 +369,9 @@ class GrafanaStandIn:
                 org_id, credential = self._authenticate(record.headers)
                 route, annotation_id = self._route(method, path)
                 if method != "GET" and credential.role == "Viewer":
+                    needed = "dashboards:create" if route == "dashboards-db" else _WRITE_PERMISSIONS[method]
                     raise _Problem(403, "You'll need additional permissions to perform this action. "
-                                        f"Permissions needed: {_WRITE_PERMISSIONS[method]}")
+                                        f"Permissions needed: {needed}")
                 body = self._body(method, route, record, raw)
                 return self._operate(method, route, annotation_id, org_id, record.params, body)
         except _Problem as problem:
@@ -363,6 +405,10 @@ class GrafanaStandIn:
         raise _Problem(401, "Unauthorized")
 
     def _route(self, method: str, path: str) -> Tuple[str, Optional[int]]:
+        if path.rstrip("/") == "/api/dashboards/db":
+            if method != "POST":
+                raise _Problem(404, "Not found")
+            return "dashboards-db", None
         segments = path.rstrip("/").split("/")
         if segments[:3] != ["", "api", "annotations"] or len(segments) > 4:
             raise _Problem(404, "Not found")
@@ -398,6 +444,8 @@ class GrafanaStandIn:
 
     def _operate(self, method: str, route: str, annotation_id: Optional[int], org_id: int,
                  params: Dict[str, List[str]], body: Any) -> _Answer:
+        if route == "dashboards-db":
+            return self._save_dashboard(org_id, body)
         if route == "collection":
             if method == "GET":
                 return _Answer(200, [item.to_json() for item in self._search(org_id, params)],
@@ -455,6 +503,46 @@ class GrafanaStandIn:
             dashboard_uid=dashboard_uid, panel_id=body.get("panelId") or 0, created=now, updated=now,
             data=body.get("data") or {})
         return annotation_id
+
+    def _save_dashboard(self, org_id: int, body: dict) -> _Answer:
+        """POST /api/dashboards/db as Grafana's dashboard service does it: a new uid is created,
+        an existing one is replaced only with `overwrite`, and each save bumps the version."""
+        board = body["dashboard"]
+        errors = sorted(DASHBOARD_VALIDATOR.iter_errors(board), key=lambda error: list(error.absolute_path))
+        if errors:
+            where = "/".join(str(part) for part in errors[0].absolute_path) or "dashboard"
+            raise _Problem(400, f"bad request data: dashboard/{where}: {errors[0].message[:200]}")
+        title = (board.get("title") or "").strip()
+        if not title:
+            raise _Problem(400, "Dashboard title cannot be empty")
+        uid = board.get("uid") or f"gen{self._next_id:06d}"
+        if len(uid) > 40:
+            raise _Problem(400, "uid too long, max 40 characters")
+        folder = body.get("folderUid") or ""
+        existing = self.saved_dashboards.get((org_id, uid))
+        same_title = [saved for key, saved in self.saved_dashboards.items() if key[0] == org_id and key[1] != uid
+                      and saved["dashboard"]["title"].lower() == title.lower() and saved["folderUid"] == folder]
+        if not body.get("overwrite"):
+            if existing is not None:
+                return _Answer(412, {"message": "A dashboard with the same uid already exists", "status": "name-exists"})
+            if same_title:
+                return _Answer(412, {"message": "A dashboard with the same name in the folder already exists",
+                                     "status": "name-exists"})
+        for saved in same_title:  # overwrite: the one of the same title goes
+            del self.saved_dashboards[(org_id, saved["uid"])]
+        if existing is None:
+            number, version = self._next_id, 1
+            self._next_id += 1
+        else:
+            number, version = existing["id"], existing["version"] + 1
+        stored = {**board, "id": number, "uid": uid, "version": version}
+        self.saved_dashboards[(org_id, uid)] = {"id": number, "uid": uid, "version": version, "dashboard": stored,
+                                                "folderUid": folder}
+        self.dashboards[uid] = number  # annotations may now name it
+        slug = "-".join(part for part in "".join(c if c.isalnum() else " " for c in title.lower()).split())
+        return _Answer(200, {"id": number, "uid": uid, "url": f"/d/{uid}/{slug}", "status": "success",
+                             "version": version, "title": slug, "folderUid": folder},
+                       response="postDashboardResponse")
 
     def _check_tags(self, tags: List[str]) -> None:
         length = 2 + sum(len(tag) + 2 for tag in tags) + max(len(tags) - 1, 0)

@@ -95,13 +95,19 @@ def test_empty_directory_is_an_input_error(tmp_path):
 def test_shift_to_keeps_offsets_and_tags_replayed():
     target = "2030-01-02T03:04:05+00:00"
     original = read_journal(CONTINUOUS)
-    shifted = as_json(invoke(CONTINUOUS, "--format", "json", "--shift-to", target))["runs"][0]["events"]
+    [document] = as_json(invoke(CONTINUOUS, "--format", "json", "--shift-to", target))["runs"]
+    shifted = document["events"]
     origin = original.events[0].start
     new_origin = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     for before, after in zip(original.events, shifted):
         assert parse_time(after["start"]) - new_origin == before.start - origin
         assert after["tags"] == {"replayed": "true"}
-        assert after["id"] == before.id
+        assert after["id"] != before.id
+    # A shifted run is its own run, with ids derived from the original's and the instant.
+    assert document["run_id"] != original.run_id
+    [again] = as_json(invoke(CONTINUOUS, "--format", "json", "--shift-to", target))["runs"]
+    assert again["run_id"] == document["run_id"]
+    assert [event["id"] for event in again["events"]] == [event["id"] for event in shifted]
 
 
 def test_shift_to_now_lands_near_now():
@@ -120,6 +126,7 @@ def test_tags_and_only_actions():
 @pytest.mark.parametrize("args, code, text", [
     (["--tag", "novalue"], EXIT_USAGE, "is not key:value"),
     (["--shift-to", "tomorrow"], EXIT_USAGE, "neither 'now' nor an ISO-8601 time"),
+    (["--shift-to", "now", "--only-undelivered"], EXIT_USAGE, "--shift-to makes new runs"),
     (["--var", "novalue"], 4, "configuration --var"),
 ])
 def test_usage_and_config_errors(args, code, text):

@@ -70,7 +70,7 @@ def test_secret_never_shows_its_value():
     ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
     ("http://user:s3cret@host:99999/x", "http://host:99999/x"),
     ("http://user:s3cret@host:port/x", "http://host:port/x"),
-    ("http://user:s3cret@[::1/x", "[::1/x"),
+    ("http://user:s3cret@[::1/x", "http://[::1/x"),
 ])
 def test_mask_url(url, masked):
     assert mask_url(url) == masked

@@ -312,6 +312,24 @@ def test_sections_from_the_journal_controls():
     assert sections_from_controls(None) == {}
 
 
+def test_journals_naming_the_0_1_modules_give_the_same_targets():
+    """A journal written by 0.1 names `controls.influx`/`controls.live`: a replay reaches the same targets."""
+    from chaosreplay.delivery import sections_from_controls
+
+    def controls(prefix):
+        return [
+            {"name": "influx", "provider": {"type": "python", "module": f"{prefix}.influx",
+                                            "arguments": {"url": "http://i:8086", "database": "d"}}},
+            {"name": "live", "provider": {"type": "python", "module": f"{prefix}.live",
+                                          "arguments": {"pushgateway": {"url": "http://p:9091"}}}},
+        ]
+
+    expected = {"influx": {"url": "http://i:8086", "database": "d"}, "pushgateway": {"url": "http://p:9091"}}
+    assert sections_from_controls(controls("chaosreplay.controls")) == expected
+    assert sections_from_controls(controls("controls")) == expected
+    assert sections_from_controls(controls("mycompany.controls")) == {}
+
+
 def test_live_control_without_sections_uses_chaosdb_keys_with_live_timeouts(monkeypatch, tmp_path):
     from chaosreplay.controls.live import LiveShipping
 

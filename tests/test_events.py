@@ -89,3 +89,24 @@ def test_type_or_kind_names_an_activity_by_its_type_and_anything_else_by_its_kin
     assert _event(activity_type=None).type_or_kind == "activity"
     assert _event(kind="mark", activity_type=None).type_or_kind == "mark"
     assert _event(kind="experiment", activity_type="probe").type_or_kind == "experiment"
+
+
+def test_one_millisecond_rule_for_influx_grafana_and_prometheus():
+    """An end 0.6 ms into a millisecond is that millisecond everywhere (truncated), never
+    the next one in one sink and this one in another."""
+    from chaosreplay.events import EXPERIMENT, Run, epoch_ms
+    from chaosreplay.sinks.grafana_annotations import event_annotation
+    from chaosreplay.sinks.influx_line import run_lines
+    from chaosreplay.sinks.prometheus_series import run_families
+
+    end = START + timedelta(seconds=3, microseconds=1_600)
+    experiment = _event(id=experiment_id("r1"), kind=EXPERIMENT, name="ms", phase=None, activity_type=None,
+                        end=end, status="completed", fields={})
+    run = Run("r1", "ms.json", (experiment,))
+    expected = epoch_ms(START) + 3_001
+    assert epoch_ms(end) == expected
+    assert f"end_ms={expected}i" in run_lines(run)[0].line
+    assert event_annotation(experiment, "ms").time_end == expected
+    [ended] = [family for family in run_families(run)
+               if family.name == "chaostoolkit_experiment_end_timestamp_seconds"]
+    assert [value for series in ended.series for _, value in series.points] == [expected / 1000]

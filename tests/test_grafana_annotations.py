@@ -81,9 +81,12 @@ def test_points_for_steady_state_not_met_interruption_and_marks_only():
     mark = Event(mark_id(RUN, "deploy", 0), RUN, "mark", "deploy", T0 + timedelta(seconds=6),
                  fields={"version": "1.2"})
     annotations = run_annotations(_run(met, not_met, method, interruption, mark))
-    assert [a.kind for a in annotations] == ["steady-state", "interruption", "mark"]
-    assert all(not a.is_region for a in annotations)
-    steady, interrupted, marked = annotations
+    # A hypothesis that held shows nothing; the method is the one phase shown as a region
+    # (chaosdb.grafana marked its start and end, tagged `method`).
+    assert [a.kind for a in annotations] == ["steady-state", "method", "interruption", "mark"]
+    steady, method_region, interrupted, marked = annotations
+    assert method_region.is_region and {"method", "before", "after"} <= set(method_region.tags)
+    assert all(not a.is_region for a in (steady, interrupted, marked))
     assert steady.time == epoch_ms(not_met.end) and "NOT met" in steady.text
     assert "received SIGTERM (SIGTERM)" in interrupted.text
     assert "deploy" in marked.text and "version=1.2" in marked.text
@@ -96,8 +99,22 @@ def test_tags_identify_run_event_kind_status_and_carry_user_and_target_tags():
     assert tags[:3] == ("chaostoolkit", run_tag(RUN), event_tag(event.id))
     assert {"activity", "status-succeeded", "action", "phase-method", "dashboards", "env:staging",
             "env-prod-eu", "team-sre-core"} <= set(tags)
-    generated = [tag for tag in tags if tag != "env:staging"]
+    # The activity's name as written is chaosdb's tag, kept so its queries match; ours are slugs.
+    generated = [tag for tag in tags if tag not in ("env:staging", "a:b c")]
+    assert "a:b c" in tags
     assert not any(":" in tag or " " in tag for tag in generated)
+
+
+def test_chaosdb_tags_sit_next_to_ours():
+    """chaosdb.grafana tagged an activity's points `chaostoolkit`, `activity`, `before`|`after`,
+    its type, its name and its Python function, and the experiment's region `experiment`."""
+    event = _activity("stress the cpu", fields={"provider": "python", "module": "chaosk8s.pod.actions",
+                                                "func": "terminate_pods"})
+    experiment, activity = run_annotations(_run(_experiment(), event))
+    assert {"chaostoolkit", "activity", "before", "after", "action", "stress the cpu",
+            "terminate_pods"} <= set(activity.tags)
+    assert {"chaostoolkit", "experiment"} <= set(experiment.tags)
+    assert activity.tags[:3] == ("chaostoolkit", run_tag(RUN), event_tag(event.id))
 
 
 def test_experiment_tag_is_a_slug_of_the_title():

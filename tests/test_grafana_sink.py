@@ -15,7 +15,7 @@ from chaosreplay.journal import read_journal
 from chaosreplay.sinks.grafana import GrafanaConfig, GrafanaTarget, targets
 from chaosreplay.sinks.grafana_annotations import event_tag, run_tag
 from tests.blackhole import Refusing
-from tests.conftest import JOURNALS
+from tests.conftest import JOURNALS, expected_annotation_kinds
 from tests.grafana_standin import (  # noqa: F401 (fixtures)
     ADMIN_USER,
     EDITOR_TOKEN,
@@ -27,7 +27,7 @@ from tests.grafana_standin import (  # noqa: F401 (fixtures)
 
 VALID_JOURNALS = sorted(path for path in glob.glob(os.path.join(JOURNALS, "*.json"))
                         if "truncated" not in os.path.basename(path))
-KIND_TAGS = ("experiment", "activity", "steady-state", "interruption", "mark")
+KIND_TAGS = ("experiment", "activity", "method", "steady-state", "interruption", "mark")
 
 
 def _target(server, **changes) -> GrafanaTarget:
@@ -55,17 +55,6 @@ def _journal_activity_bounds(document: dict) -> set:
             if entry.get("start") and entry.get("end")}
 
 
-def _expected_kinds(run: Run) -> Counter:
-    expected = Counter()
-    for event in run.events:
-        if event.kind == "phase":
-            if event.fields.get("steady_state_met") is False:
-                expected["steady-state"] += 1
-        else:
-            expected[event.kind] += 1
-    return expected
-
-
 def _kind_of(annotation) -> str:
     return next(tag for tag in annotation.tags if tag in KIND_TAGS)
 
@@ -81,7 +70,7 @@ def test_every_journal_lands_once_with_journal_bounds_and_tags(grafana, path):
     assert delivery.ok, delivery.error
     assert grafana.violations == []
     stored = grafana.with_tag(run_tag(run.run_id))
-    assert Counter(_kind_of(annotation) for annotation in stored) == _expected_kinds(run)
+    assert Counter(_kind_of(annotation) for annotation in stored) == expected_annotation_kinds(run)
     for annotation in stored:
         assert {"chaostoolkit", run_tag(run.run_id)} <= set(annotation.tags)
         assert sum(tag.startswith("event-") for tag in annotation.tags) == 1
@@ -140,7 +129,7 @@ def test_a_failing_server_does_not_stop_the_other(grafana, failure):
             broken.close()
     assert not bad.ok and set(bad.failed) and ("HTTP 503" in bad.error or "refused" in bad.error)
     assert good.ok
-    assert len(grafana.with_tag(run_tag(run.run_id))) == sum(1 for e in run.events if e.kind != "phase")
+    assert len(grafana.with_tag(run_tag(run.run_id))) == sum(expected_annotation_kinds(run).values())
 
 
 def _open_and_ended(run_id="live00000000run1"):
@@ -231,8 +220,7 @@ def test_connection_reset_on_create_never_duplicates(grafana, after_store):
     delivery = _target(grafana, retries=1).send(run)
     assert delivery.ok, delivery.error
     tags = Counter(tag for a in grafana.with_tag(run_tag(run.run_id)) for tag in a.tags if tag.startswith("event-"))
-    assert sum(tags.values()) == len(tags) == sum(1 for e in run.events
-                                                  if e.kind != "phase" or e.fields.get("steady_state_met") is False)
+    assert sum(tags.values()) == len(tags) == sum(expected_annotation_kinds(run).values())
     assert grafana.count("GET") == 2  # looked the run up again after the lost answer
 
 

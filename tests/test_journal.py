@@ -5,10 +5,12 @@ from collections import Counter
 from datetime import timezone
 
 import pytest
+from click.testing import CliRunner
 
+from chaosreplay.cli import replay
 from chaosreplay.errors import JournalError
 from chaosreplay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, PHASE, run_id_for
-from chaosreplay.journal import journal_to_run, read_journal, read_side_file, read_source
+from chaosreplay.journal import EXTENSION_NAME, journal_to_run, read_journal, read_side_file, read_source
 
 from .conftest import JOURNALS
 
@@ -232,6 +234,36 @@ def test_pre_1_0_format_is_rejected(tmp_path):
     assert "pre-1.0 (2017) journal format" in str(caught.value)
 
 
+def test_pre_1_0_method_steps_are_rejected_not_read_without_names(tmp_path):
+    """The 2017 method steps (a title with action/probes objects) used to give nameless activities."""
+    legacy = {
+        "chaoslib-version": "0.6.0",
+        "experiment": {"title": "old", "method": [{"title": "kill a pod", "action": {"type": "python"}}]},
+        "start": "2017-11-02T10:00:00",
+        "end": "2017-11-02T10:00:05",
+        "status": "completed",
+        "run": [{
+            "activity": {"title": "kill a pod", "action": {"type": "python", "module": "m", "func": "f"},
+                         "probes": {"before": [], "after": []}},
+            "start": "2017-11-02T10:00:01", "end": "2017-11-02T10:00:02", "status": "succeeded",
+        }],
+    }
+    with pytest.raises(JournalError) as caught:
+        read_journal(_write(tmp_path, "2017.json", legacy))
+    assert str(caught.value) == f"{tmp_path / '2017.json'}: $.run: pre-1.0 (2017) journal format is not supported"
+
+
+def test_pre_1_0_journal_exits_3_and_the_others_are_still_read(tmp_path):
+    legacy = {"experiment": {"title": "old"}, "start": "2017-11-02T10:00:00",
+              "run": [{"activity": {"title": "step", "probes": {}}, "start": "2017-11-02T10:00:01"}]}
+    done = CliRunner().invoke(replay, [_write(tmp_path, "old.json", legacy), journal_path("generated-basic.json")])
+    assert done.exit_code == 3
+    assert done.stderr.strip().splitlines() == [
+        f"chaos-replay: error: {tmp_path / 'old.json'}: $.run: pre-1.0 (2017) journal format is not supported"
+    ]
+    assert "generated basic: one steady-state probe" in done.stdout
+
+
 def test_missing_path_and_directory(tmp_path):
     with pytest.raises(JournalError, match="no such file"):
         read_source(str(tmp_path / "missing.json"))
@@ -309,7 +341,8 @@ def _recorded_mark(run):
     from chaosreplay.events import MARK, Event, mark_id
 
     return Event(id=mark_id(run.run_id, "peak", 0), run_id=run.run_id, kind=MARK, name="peak",
-                 phase="method", start=run.experiment.start, tags={"team": "sre"}, fields={"rps": 1})
+                 phase="method", start=run.experiment.start, end=run.experiment.start, status="succeeded",
+                 tags={"team": "sre"}, fields={"rps": 1})
 
 
 BAD_RECORDED_VALUES = [
@@ -432,3 +465,15 @@ def test_recursive_glob_finds_journals_at_any_depth(tmp_path, monkeypatch):
         "runs/a/b/c/journal.json", "runs/a/b/journal.json", "runs/a/journal.json",
     ]
     assert expand_inputs(["runs/*/journal.json"]) == ["runs/a/journal.json"]
+
+
+def test_marks_recorded_without_status_or_end_read_as_succeeded_instants():
+    """Earlier recorders stamped marks `unknown` without an end; a mark is an instant."""
+    journal = json.loads(open(os.path.join(JOURNALS, "generated-basic.json"), encoding="utf-8").read())
+    run_id = "recorded-run"
+    start = journal["start"]
+    journal["extensions"] = [{"name": EXTENSION_NAME, "version": 1, "run_id": run_id, "events": [
+        {"id": "m1", "run_id": run_id, "kind": "mark", "name": "peak", "start": start, "end": None,
+         "status": "unknown", "phase": "method", "activity_type": None, "tags": {}, "fields": {"rps": 3}}]}]
+    [mark] = [event for event in journal_to_run(journal, "old-marks.json").events if event.kind == "mark"]
+    assert (mark.status, mark.end) == ("succeeded", mark.start)

@@ -78,7 +78,7 @@ def test_every_journal_is_back_filled_at_its_true_times_and_twice_is_once(receiv
     # What the runs' series are: each exactly once, each sample once.
     expected = {
         tuple(sorted((("__name__", family.name), *series.labels))): list(series.points)
-        for run in runs for family in run_families(run) for series in family.series
+        for run in runs for family in run_families(run, delivery="remote_write") for series in family.series
     }
 
     def stored():

@@ -149,7 +149,9 @@ def test_basic_run_records_every_event_once_in_order(tmp_path):
     assert mark.id == mark_id(run_id, "traffic peak", 0)
     assert (mark.phase, dict(mark.fields), dict(mark.tags)) == (
         "method", {"rps": 1200, "zone": "eu-west-1"}, {"source": "test"})
-    _assert_inside(mark.evolve(end=mark.start), method[1])
+    # A mark is an instant, done when stamped: `succeeded`, ending where it starts (README).
+    assert (mark.status, mark.end) == ("succeeded", mark.start)
+    _assert_inside(mark, method[1])
     assert journal["run"][1]["output"]["id"] == mark.id, "mark returns the recorded event"
 
     # chaostoolkit itself adds "dry"; everything else is as the user wrote it.
@@ -177,7 +179,8 @@ def test_side_file_has_each_event_at_start_and_end_and_replays_like_the_journal(
     first_lines = {}
     for line in lines[1:]:
         first_lines.setdefault(line["id"], line)
-    assert all(line["end"] is None for line in first_lines.values()), "stamped when it starts"
+    assert all(line["end"] is None for line in first_lines.values() if line["kind"] != "mark"), \
+        "stamped when it starts (a mark is an instant, ended as it starts)"
     side = {e.id: e.to_dict() for e in read_side_file(path).events}
     assert side == {e.id: e.to_dict() for e in events}
     assert SECRET not in open(path, encoding="utf-8").read()
@@ -329,14 +332,19 @@ def test_sigkill_mid_run_leaves_a_replayable_side_file(tmp_path):
 
     run = read_side_file(side_file)
     summary = [(e.kind, e.phase, e.name, e.status, e.end is not None) for e in run.events]
+    # The side file ends before the run did: the run, its phase and the activity cut
+    # short are interrupted at the last stamp (the long action's start).
     assert summary == [
-        ("experiment", None, "recorder long action: to be interrupted or killed mid-run", "unknown", False),
+        ("experiment", None, "recorder long action: to be interrupted or killed mid-run", "interrupted", True),
         ("phase", "before", "steady-state hypothesis before", "succeeded", True),
         ("activity", "before", "always-true", "succeeded", True),
-        ("phase", "method", "method", "unknown", False),
+        ("phase", "method", "method", "interrupted", True),
         ("activity", "method", "quick", "succeeded", True),
-        ("activity", "method", "long-sleep", "unknown", False),
+        ("activity", "method", "long-sleep", "interrupted", True),
+        ("interruption", None, "interruption", "interrupted", False),
     ]
+    long_sleep = run.events[-2]
+    assert run.experiment.end == long_sleep.end == long_sleep.start == run.events[-1].start
     probe = next(e for e in run.events if e.kind == "activity" and e.phase == "before")
     assert probe.fields["tolerance_met"] is True
 

@@ -20,7 +20,7 @@ from chaosreplay.cli import replay
 from chaosreplay.journal import read_journal
 from chaosreplay.probes import prometheus as prometheus_probes
 from chaosreplay.sinks.grafana_annotations import run_tag
-from tests.conftest import JOURNALS
+from tests.conftest import JOURNALS, expected_annotation_kinds
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
 from tests.influx_server import start_influxd, stored_events
 from tests.prometheus_servers import start_prometheus, start_pushgateway
@@ -92,7 +92,7 @@ def test_grafana_with_ca_bundle_and_client_certificate(grafana_https, pki):
                     "--grafana-client-key", pki.client_key)
     assert result.exit_code == 0, result.output
     assert grafana_https.violations == []
-    assert len(grafana_https.with_tag(run_tag(run.run_id))) == sum(1 for e in run.events if e.kind != "phase")
+    assert len(grafana_https.with_tag(run_tag(run.run_id))) == sum(expected_annotation_kinds(run).values())
 
 
 @pytest.mark.parametrize("missing, reason", [
@@ -184,5 +184,5 @@ def test_prometheus_probe_over_tls(prometheus_https, pki):
     assert answer["status"] == "success" and answer["data"]["result"][0]["value"][1] == "1"
     with pytest.raises(ActivityFailed) as failed:
         prometheus_probes.query("vector(1)", configuration={"prometheus_base_url": prometheus_https.url})
-    assert str(failed.value) == ("Prometheus query: /api/v1/query: TLS error: certificate verify failed: "
-                                 "unable to get local issuer certificate")
+    assert str(failed.value) == (f"Prometheus query failed: {prometheus_https.url}/api/v1/query: TLS error: "
+                                 "certificate verify failed: unable to get local issuer certificate")

@@ -19,6 +19,15 @@ A ``Target`` has a ``label`` (kind and URL, never a credential) and:
   when ``chaos-replay`` or a live run is done with the target (callers use
   ``getattr``, so a target with nothing to release has none).
 
+For a back-fill of many runs (``chaosreplay.pipeline``), a target may also have:
+
+- ``submit(run, done)`` and ``flush()``: the run joins batches shared with the
+  runs submitted before it; ``done(delivery)`` is called once its events are
+  written or failed, ``flush`` sends what waits for a full batch (InfluxDB);
+- ``send_runs(runs) -> list[Delivery]``: several runs at once, one Delivery
+  each, in order (Grafana: one look-up for runs close in time, requests in
+  parallel).
+
 Optional class attributes, read with ``getattr`` (default False):
 
 - ``ships_open_events``: live delivery also sends events not ended yet, since

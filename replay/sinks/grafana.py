@@ -25,11 +25,13 @@ The annotation format is in `grafana_annotations`.
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import click
 import requests
+import requests.adapters
 
 from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
 from ..errors import ConfigError
@@ -44,6 +46,7 @@ __all__ = ["OPTIONS", "GrafanaConfig", "GrafanaTarget", "targets", "grafana_conf
 logger = logging.getLogger("chaostoolkit_replay.grafana")
 
 ANNOTATIONS_PATH = "/api/annotations"
+DASHBOARDS_DB_PATH = "/api/dashboards/db"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 # Annotations asked for per GET while looking a run up (Grafana's default is 100).
@@ -51,6 +54,12 @@ DEFAULT_PAGE_SIZE = 500
 # Pages one look-up reads at most (100,000 annotations at the default page size,
 # far beyond any run): a server answering full pages forever is an error, not a loop.
 MAX_LOOKUP_PAGES = 200
+# Requests in flight at once to one server when many runs are sent (`send_runs`):
+# enough to hide a hosted Grafana's round trip, few enough not to flood it.
+DEFAULT_CONCURRENCY = 8
+# Runs whose annotations lie further apart than this are looked up separately:
+# one ranged look-up over the gap would page through whatever else it holds.
+LOOKUP_GAP_MS = 24 * 3600 * 1000
 CHAOSDB_DEFAULTS = {"host": "localhost", "port": 3000, "protocol": "http"}
 _REPORTED_REJECTIONS = 5
 
@@ -85,6 +94,12 @@ OPTIONS = [
                  help=f"Seconds each attempt of a request may take, connect to last byte (default {DEFAULT_TIMEOUT:g})."),
     click.option("--grafana-retries", "grafana_retries", type=int, metavar="N",
                  help=f"Retries on 5xx, 429, timeouts and connection errors, backoff capped at 5 s (default {DEFAULT_RETRIES})."),
+    click.option("--grafana-concurrency", "grafana_concurrency", type=int, metavar="N",
+                 help=f"Requests in flight at once per server while back-filling many runs "
+                      f"(default {DEFAULT_CONCURRENCY})."),
+    click.option("--grafana-dashboard", "grafana_dashboard", type=click.Choice(["influx", "prometheus"]),
+                 help="Also save the ready dashboard for the InfluxDB layout or the Prometheus metrics on each "
+                      "Grafana (POST /api/dashboards/db, replacing the one of the same uid)."),
 ]
 
 # Keys of a server entry: our names, then the aliases chaosdb (or Grafana's JSON) used.
@@ -93,13 +108,15 @@ _KEYS = {
     "dashboard_uid": ("dashboardUID",), "dashboard_id": ("dashboardId",), "panel_id": ("panelId",),
     "tags": (), "only_actions": (), "ca_bundle": ("cert_file",), "client_cert": (), "client_key": (),
     "verify_tls": (), "timeout": (), "retries": (), "annotations_path": ("annotation_api_endpoint",),
+    "concurrency": (),
 }
 _CHAOSDB_URL_KEYS = ("host", "port", "protocol")
 _CLI_KEYS = {"token": "grafana_token", "username": "grafana_username", "org_id": "grafana_org_id",
              "dashboard_uid": "grafana_dashboard_uid", "dashboard_id": "grafana_dashboard_id",
              "panel_id": "grafana_panel_id", "tags": "grafana_tags", "ca_bundle": "grafana_ca_bundle",
              "client_cert": "grafana_client_cert", "client_key": "grafana_client_key",
-             "verify_tls": "grafana_verify_tls", "timeout": "grafana_timeout", "retries": "grafana_retries"}
+             "verify_tls": "grafana_verify_tls", "timeout": "grafana_timeout", "retries": "grafana_retries",
+             "concurrency": "grafana_concurrency"}
 _ENV_KEYS = {"token": "GRAFANA_TOKEN", "username": "GRAFANA_USERNAME", "password": "GRAFANA_PASSWORD",
              "org_id": "GRAFANA_ORG_ID", "dashboard_uid": "GRAFANA_DASHBOARD_UID",
              "panel_id": "GRAFANA_PANEL_ID", "ca_bundle": "GRAFANA_CA_BUNDLE",
@@ -125,6 +142,7 @@ class GrafanaConfig(Credentials):
     retries: int = DEFAULT_RETRIES
     annotations_path: str = ANNOTATIONS_PATH
     page_size: int = DEFAULT_PAGE_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
 
     @property
     def label(self) -> str:
@@ -186,7 +204,37 @@ def grafana_configs(settings: Settings) -> List[GrafanaConfig]:
         if flags:
             raise ConfigError("grafana.url", f"{flags} given but no server (--grafana-url, GRAFANA_URL or grafana[].url)")
         return []
-    return [_server_config(settings, key, entry, shared, from_journal) for key, entry in servers]
+    configs = [_server_config(settings, key, entry, shared, from_journal) for key, entry in servers]
+    return [_with_journal_tags(config, settings) for config in configs]
+
+
+def _with_journal_tags(config: GrafanaConfig, settings: Settings) -> GrafanaConfig:
+    """Keep the tags the journal's `configuration.grafana` gave the run's annotations (chaosdb's
+    `tags`, also what its live control sent): replaying with flags must not PATCH them away.
+    With several servers configured there, only the entry of this server counts."""
+    try:
+        entries = [entry for _, entry in _entries(settings.configuration.get("grafana"), "configuration.grafana")]
+    except ConfigError:
+        return config  # not a Grafana section this replay uses: nothing configured for this server
+    if len(entries) > 1:
+        entries = [entry for entry in entries if _configured_url(entry) == config.url]
+    journal_tags = [tag for entry in entries for tag in _tag_list(entry.get("tags"))]
+    if not journal_tags:
+        return config
+    return replace(config, tags=tuple(dict.fromkeys([*journal_tags, *config.tags])))
+
+
+def _configured_url(entry: Mapping[str, Any]) -> Optional[str]:
+    try:
+        return base_url(entry["url"] if entry.get("url") else _chaosdb_url(entry, "grafana"), "grafana.url").url
+    except ConfigError:
+        return None
+
+
+def _tag_list(tags: Any) -> List[str]:
+    if isinstance(tags, str):
+        return [tags]
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, (list, tuple)) else []
 
 
 def _entries(section: Any, key: str) -> List[Tuple[str, Dict[str, Any]]]:
@@ -272,6 +320,7 @@ def _server_config(settings: Settings, key: str, entry: Mapping[str, Any], share
         timeout=as_number(value("timeout", DEFAULT_TIMEOUT), f"{key}.timeout", float, 0, above=True),
         retries=as_number(value("retries", DEFAULT_RETRIES), f"{key}.retries", int, 0),
         annotations_path="/" + path.strip("/"),
+        concurrency=as_number(value("concurrency", DEFAULT_CONCURRENCY), f"{key}.concurrency", int, 1),
     )
 
 
@@ -322,9 +371,15 @@ class GrafanaTarget:
         self.config = config
         self.label = config.label
         self.session = session or requests.Session()
-        # run id -> event tag -> what the server has; filled by one look-up per run.
+        # Connections for the requests `send_runs` has in flight at once.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, config.concurrency))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        # run id -> event tag -> what the server has; filled by one look-up per run
+        # (or per window of runs, `send_runs`).
         self._stored: Dict[str, Dict[str, _Stored]] = {}
         self._lock = threading.Lock()
+        self._senders: Optional[ThreadPoolExecutor] = None
 
     # -- what would be sent -------------------------------------------------------------
 
@@ -336,11 +391,24 @@ class GrafanaTarget:
             return []
         headers = self._headers(masked=True)
         lookup = requests.Request("GET", self.config.annotations_url,
-                                  params=self._lookup_params(run.run_id, annotations, self.config.page_size)).prepare()
+                                  params=_lookup_params(run.run_id, annotations, self.config.page_size,
+                                                       self.config.placement)).prepare()
         planned = [PlannedRequest("GET", lookup.url, {k: v for k, v in headers.items() if k != "Content-Type"})]
         planned.extend(PlannedRequest("POST", self.config.annotations_url, headers, self._post_body(annotation))
                        for annotation in annotations)
         return planned
+
+    def plan_dashboard(self, body: Mapping[str, Any]) -> PlannedRequest:
+        """The `POST /api/dashboards/db` that saves a dashboard (credentials masked)."""
+        return PlannedRequest("POST", self.config.url + DASHBOARDS_DB_PATH, self._headers(masked=True), dict(body))
+
+    def save_dashboard(self, body: Mapping[str, Any]) -> dict:
+        """Create or overwrite a dashboard (`POST /api/dashboards/db`) with this target's
+        credentials, TLS and retries; Grafana's answer, or Unreachable/Refused saying why not."""
+        answer = self._json_answer("POST", self.config.url + DASHBOARDS_DB_PATH, "save dashboard", json=dict(body))
+        if not isinstance(answer, dict):
+            raise Unreachable("save dashboard: the answer is not an object (is the URL Grafana's?)")
+        return answer
 
     # -- sending --------------------------------------------------------------------------
 
@@ -349,20 +417,49 @@ class GrafanaTarget:
         with self._lock:
             return self._send(run, annotations)
 
+    def send_runs(self, runs: Sequence[Run]) -> List[Delivery]:
+        """Several runs at once (a back-fill): runs close in time are looked up together
+        with one ranged query tagged `chaostoolkit`, then the runs are sent side by side,
+        at most `concurrency` requests in flight. Idempotent as `send`."""
+        annotations = [self._annotations(run) for run in runs]
+        notes: List[List[str]] = [[] for _ in runs]
+        failed_lookups: Dict[int, Unreachable] = {}
+        with self._lock:
+            for group in _lookup_groups(runs, annotations, self._stored):
+                if len(group) < 2:
+                    continue  # a run alone is looked up by its own tag, as `send` does
+                try:
+                    self._lookup_window([runs[i].run_id for i in group], [annotations[i] for i in group],
+                                        [notes[i] for i in group])
+                except Unreachable as unreachable:
+                    failed_lookups.update((i, unreachable) for i in group)
+            if self._senders is None:
+                self._senders = ThreadPoolExecutor(max_workers=self.config.concurrency,
+                                                   thread_name_prefix="grafana-send")
+            sending = [self._senders.submit(self._send, run, annotations[i], notes[i], failed_lookups.get(i))
+                       for i, run in enumerate(runs)]
+            return [future.result() for future in sending]
+
     def close(self) -> None:
+        if self._senders is not None:
+            self._senders.shutdown(wait=False)
         self.session.close()
 
     def _annotations(self, run: Run) -> List[Annotation]:
         return run_annotations(run, self.config.only_actions, self.config.tags)
 
-    def _send(self, run: Run, annotations: List[Annotation]) -> Delivery:
+    def _send(self, run: Run, annotations: List[Annotation], notes: Optional[List[str]] = None,
+              lookup_error: Optional[Unreachable] = None) -> Delivery:
+        """`notes` so far (from a window's look-up); `lookup_error`: that look-up failed."""
         all_ids = [event.id for event in run.events]
         rejected: List[Tuple[str, str]] = []
-        notes: List[str] = []
+        notes = notes if notes is not None else []
         error: Optional[Unreachable] = None
         position = 0
         lookups_left = 1 + self.config.retries
         try:
+            if lookup_error is not None:
+                raise lookup_error
             stored = self._lookup(run.run_id, annotations, notes)
             while position < len(annotations):
                 annotation = annotations[position]
@@ -410,9 +507,31 @@ class GrafanaTarget:
             return self._stored[run_id]
         if not annotations:
             return {}
+        found = self._found(_lookup_params(run_id, annotations, self.config.page_size, self.config.placement))
+        return self._absorb(run_id, found.values(), notes)
+
+    def _lookup_window(self, run_ids: Sequence[str], annotations: Sequence[Sequence[Annotation]],
+                       notes: Sequence[List[str]]) -> None:
+        """What the server has for several runs, from one ranged look-up tagged `chaostoolkit`
+        (paged): each annotation found goes to its run by its `run-<id>` tag."""
+        every = [annotation for run_annotations_ in annotations for annotation in run_annotations_]
+        # Room for every annotation of the window in one page, and for some of other runs.
+        params = _lookup_params(run_ids[0], every, len(every) + self.config.page_size, self.config.placement)
+        params["tags"] = [CHAOSTOOLKIT_TAG]
+        run_of_tag = {run_tag(run_id): run_id for run_id in run_ids}
+        by_run: Dict[str, List[dict]] = {run_id: [] for run_id in run_ids}
+        for item in self._found(params).values():
+            for tag in item.get("tags") or ():
+                if tag in run_of_tag:
+                    by_run[run_of_tag[tag]].append(item)
+                    break
+        for run_id, run_notes in zip(run_ids, notes):
+            self._absorb(run_id, by_run[run_id], run_notes)
+
+    def _found(self, params: Dict[str, Any]) -> Dict[int, dict]:
+        """Every annotation the look-up `params` matches, by id, whatever the pages."""
         found: Dict[int, dict] = {}
-        limit = self.config.page_size
-        params = self._lookup_params(run_id, annotations, limit)
+        limit = first_limit = params["limit"]
         for _ in range(MAX_LOOKUP_PAGES):
             page = self._get_page(params)
             fresh = [item for item in page if item["id"] not in found]
@@ -426,15 +545,20 @@ class GrafanaTarget:
             if fresh:
                 params["to"] = min(int(item.get("timeEnd") or item["time"]) for item in page)
             else:
-                limit = min(limit * 2, 64 * self.config.page_size)
+                limit = min(limit * 2, 64 * first_limit)
             params["limit"] = limit
         else:
-            raise Unreachable(f"look-up: still full pages after {MAX_LOOKUP_PAGES} requests for one run: stopped "
+            raise Unreachable(f"look-up: still full pages after {MAX_LOOKUP_PAGES} requests: stopped "
                               "(is the URL Grafana's?)")
+        return found
+
+    def _absorb(self, run_id: str, items, notes: List[str]) -> Dict[str, _Stored]:
+        """Merge what a look-up found of one run into what this target knows of it; copies
+        of one event beyond the first are deleted."""
         stored = self._stored.setdefault(run_id, {})
         known_ids = {identity: entry.id for identity, entry in stored.items()}
         duplicates: List[int] = []
-        for item in sorted(found.values(), key=lambda item: item["id"]):
+        for item in sorted(items, key=lambda item: item["id"]):
             identity = _event_tag_of(item)
             if identity is None:
                 continue
@@ -450,14 +574,7 @@ class GrafanaTarget:
         return stored
 
     def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
-        response = self._request("GET", self.config.annotations_url, "look-up", params=dict(params))
-        problem = unexpected_answer("look-up", response, (200,))
-        if problem:
-            raise problem
-        try:
-            page = response.json()
-        except ValueError:
-            raise Unreachable("look-up: the answer is not JSON (is the URL Grafana's?)") from None
+        page = self._json_answer("GET", self.config.annotations_url, "look-up", params=dict(params))
         if not isinstance(page, list):
             raise Unreachable(f"look-up: the answer is a JSON {_json_kind(page)}, not a list of annotations "
                               "(is the URL Grafana's?)")
@@ -468,15 +585,16 @@ class GrafanaTarget:
                                   "(is the URL Grafana's?)")
         return page
 
-    def _lookup_params(self, run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
-        """The run's annotations on this target's dashboard (or organization): two
-        dashboards of one Grafana each find their own copies, not the other's."""
-        params = _lookup_params(run_id, annotations, limit)
-        placement = self.config.placement
-        for key in ("dashboardUID", "dashboardId"):
-            if key in placement:
-                params[key] = placement[key]
-        return params
+    def _json_answer(self, method: str, url: str, what: str, **kwargs) -> Any:
+        """The JSON of a successful answer; Unreachable (Refused) saying why there is none."""
+        response = self._request(method, url, what, **kwargs)
+        problem = unexpected_answer(what, response, (200,))
+        if problem:
+            raise problem
+        try:
+            return response.json()
+        except ValueError:
+            raise Unreachable(f"{what}: the answer is not JSON (is the URL Grafana's?)") from None
 
     def _delete_duplicates(self, ids: Sequence[int], notes: List[str]) -> None:
         """Copies left by an earlier tool or a lost answer: one annotation per event stays."""
@@ -538,18 +656,41 @@ class GrafanaTarget:
                                     cert=self.config.client_cert, **kwargs)
 
 
-def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
-    return {
+def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int,
+                   placement: Mapping[str, Any]) -> Dict[str, Any]:
+    """The run's annotations on the target's dashboard (`placement`), else in its organization:
+    two dashboards of one Grafana each find their own copies, not the other's."""
+    params = {
         "from": min(annotation.time for annotation in annotations),
         "to": max(annotation.time_end for annotation in annotations),
         "tags": [CHAOSTOOLKIT_TAG, run_tag(run_id)],
         "type": "annotation",
         "limit": limit,
     }
+    params.update((key, placement[key]) for key in ("dashboardUID", "dashboardId") if key in placement)
+    return params
+
+
+def _lookup_groups(runs: Sequence[Run], annotations: Sequence[Sequence[Annotation]],
+                   known: Mapping[str, Any]) -> List[List[int]]:
+    """The runs to look up, as groups of indexes whose annotations lie close in time
+    (no gap over LOOKUP_GAP_MS): one ranged look-up per group. Runs already looked up,
+    and runs that show nothing, are left out."""
+    spans = sorted((min(a.time for a in annotations[i]), max(a.time_end for a in annotations[i]), i)
+                   for i, run in enumerate(runs) if annotations[i] and run.run_id not in known)
+    groups: List[List[int]] = []
+    reach = None
+    for start, end, index in spans:
+        if reach is None or start > reach + LOOKUP_GAP_MS:
+            groups.append([])
+            reach = end
+        groups[-1].append(index)
+        reach = max(reach, end)
+    return groups
 
 
 def _json_kind(value: Any) -> str:
-    return {dict: "object", str: "string", bool: "boolean", type(None): "null"}.get(
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
 
 

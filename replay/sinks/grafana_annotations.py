@@ -9,6 +9,9 @@ What a run looks like on a dashboard:
   it was, in which phase, how it ended and how long it took;
 - a steady-state hypothesis not met, an interruption, a user mark: a point.
 
+The method is a region too (chaosdb posted a point at its start and one at
+its end, tagged `method`).
+
 Every annotation carries the tags `chaostoolkit`, `run-<run id>`,
 `event-<event id>`, its kind (`experiment`, `activity`, `steady-state`,
 `interruption`, `mark`), `status-<status>`, `experiment-<title>` and, for
@@ -19,12 +22,18 @@ but letters, digits, `.`, `_` and `-` becomes `-`.
 
 `run-<id>` and `event-<id>` are how a later send finds what is already on the
 server: the event id tag maps an annotation back to its event.
+
+Next to ours, each annotation keeps the tags chaosdb.grafana put on its own,
+so a dashboard's annotation query written for chaosdb keeps matching:
+`experiment` on the run; `method`, `before`, `after` on the method; `activity`,
+`before`, `after`, `action`/`probe`, the activity's name as written and its
+Python function on an activity (chaosdb sent one point tagged `before` and one
+tagged `after`; our one region carries both).
 """
 import re
-from datetime import datetime, timezone
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, MARK, PHASE, Event, Run
+from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, MARK, PHASE, Event, Run, epoch_ms
 from ..journal import PHASE_NAMES
 from . import shorten
 
@@ -49,7 +58,6 @@ EVENT_TAG_PREFIX = "event-"
 TAGS_LENGTH_LIMIT = 500
 _SLUG_LIMIT = 60
 _ERROR_LIMIT = 300
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UNSAFE_TAG_CHARACTERS = re.compile(r"[^\w.-]+")
 
 # The journal's phase names; every `during` hypothesis is labelled alike.
@@ -73,12 +81,6 @@ class Annotation(NamedTuple):
     def body(self) -> dict:
         """The fields Grafana stores for it (PostAnnotationsCmd / PatchAnnotationsCmd)."""
         return {"time": self.time, "timeEnd": self.time_end, "text": self.text, "tags": list(self.tags)}
-
-
-def epoch_ms(instant: datetime) -> int:
-    """Milliseconds since the epoch, truncated (exact integer arithmetic, no float)."""
-    delta = instant - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def tag_value(text: str, limit: int = _SLUG_LIMIT) -> str:
@@ -121,6 +123,8 @@ def event_annotation(event: Event, title: str, extra_tags: Sequence[str] = ()) -
         kind, text, time, time_end = "experiment", _experiment_text(event), start, end
     elif event.kind == ACTIVITY:
         kind, text, time, time_end = "activity", _activity_text(event), start, end
+    elif event.kind == PHASE and event.phase == "method":
+        kind, text, time, time_end = "method", _method_text(event, title), start, end
     elif event.kind == PHASE:
         if event.fields.get("steady_state_met") is not False:
             return None
@@ -145,6 +149,7 @@ def _tags(event: Event, kind: str, title: str, extra_tags: Sequence[str]) -> Tup
         tags.append("phase-" + tag_value(event.phase))
     if tag_value(title):
         tags.append("experiment-" + tag_value(title))
+    tags.extend(_chaosdb_tags(event, kind))
     tags.extend(tag for tag in extra_tags if tag)
     for key, value in event.tags.items():
         user_tag = "-".join(part for part in (tag_value(key), tag_value(str(value))) if part)
@@ -154,6 +159,35 @@ def _tags(event: Event, kind: str, title: str, extra_tags: Sequence[str]) -> Tup
     while tags_length(unique) > TAGS_LENGTH_LIMIT:
         unique.pop()
     return tuple(unique)
+
+
+def _chaosdb_tags(event: Event, kind: str) -> List[str]:
+    """The tags chaosdb.grafana gave the same moment: an annotation query written for it keeps matching.
+
+    The activity's name goes as it was written (chaosdb's queries match it
+    exactly); the experiment's description, which chaosdb put on the method's
+    points, is left out: free text of any length would crowd out the tags
+    that identify the annotation (Grafana refuses tags over 500 characters).
+    """
+    if kind == "experiment":
+        return ["experiment"]
+    if kind == "method":
+        return ["method", "before", "after"]
+    if kind != "activity":
+        return []
+    tags = ["activity", "before", "after"]
+    if event.activity_type:
+        tags.append(event.activity_type)
+    if event.name and event.name.strip():
+        tags.append(event.name)
+    if event.fields.get("func"):
+        tags.append(str(event.fields["func"]))
+    return tags
+
+
+def _method_text(event: Event, title: str) -> str:
+    state = "running" if event.end is None else f"{event.status} in {_seconds(event.duration)}"
+    return f"method: {title}\nstatus: {state}"
 
 
 def _seconds(value: Optional[float]) -> str:

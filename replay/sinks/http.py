@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, ClassVar, Collection, Dict, Optional, Tuple, Union
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 
-from ..config import Secret, as_bool, as_text, mask_url
+from ..config import Secret, as_bool, as_text, mask_url, split_authority
 from ..errors import ConfigError
 from . import shorten
 
@@ -138,12 +138,21 @@ class Credentials:
 
 
 def base_url(value: Any, key: str) -> BaseUrl:
-    """An http(s)://host[:port] URL from the configuration; ConfigError naming `key` otherwise."""
+    """An http(s)://host[:port] URL from the configuration; ConfigError naming `key` otherwise.
+
+    User and password written in the URL are taken out (percent-decoded) and
+    sent as credentials, never as part of the URL; the user information ends at
+    the last `@` (`split_authority`). Errors show the URL without it.
+    """
     url = as_text(value, key)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
+    split = split_authority(url)
+    parts = None
+    if split is not None and split[2]:
+        scheme, userinfo, host, rest = split
+        try:
+            parts = urlsplit(f"{scheme}://{host}{rest}")
+        except ValueError:
+            parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(key, f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
     try:
@@ -152,7 +161,12 @@ def base_url(value: Any, key: str) -> BaseUrl:
         port = 0
     if port == 0:
         raise ConfigError(key, f"expected a port from 1 to 65535 in {mask_url(url)!r}")
-    return BaseUrl(mask_url(url).rstrip("/"), parts.username, parts.password)
+    username = password = None
+    if userinfo is not None:
+        user_text, colon, password_text = userinfo.partition(":")
+        username = unquote(user_text) or None
+        password = unquote(password_text) if colon else None
+    return BaseUrl(f"{scheme}://{host}{rest}".rstrip("/"), username, password)
 
 
 def tls_verify(verify_tls: Any, ca_bundle: Any, section: str, prefix: str = "") -> Union[bool, str]:

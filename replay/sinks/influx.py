@@ -16,23 +16,30 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import click
 import requests
 
 from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
+from ..delivery import CHAOSDB_DEFAULTS_KEY
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
+from .batching import CrossRunBatches, RunOutcome
 from .http import (Credentials, DaemonCall, Refused, Unreachable, answer_problem, base_url, request_with_retries,
                    server_error, tls_verify, unexpected_answer)
-from .influx_line import DEFAULT_MEASUREMENT, EventLine, iter_lines, measurement_problem
+from .influx_line import (CHAOSDB_MEASUREMENT, DEFAULT_MEASUREMENT, EventLine, chaosdb_writes, iter_chaosdb_lines,
+                          iter_lines, measurement_problem)
 
 __all__ = ["OPTIONS", "InfluxConfig", "InfluxTarget", "targets", "influx_config"]
 
 # chaosdb.influx's defaults, used only when the journal has `configuration.influxdb`.
 CHAOSDB_DEFAULTS = {"host": "localhost", "port": 8086, "http_endpoint": "/write", "database": "gatlingdb"}
+# What the points look like: ours (one point per event), or chaosdb.influx's (two per Python action).
+OUR_LAYOUT = "chaostoolkit-replay"
+CHAOSDB_LAYOUT = "chaosdb"
+LAYOUTS = (OUR_LAYOUT, CHAOSDB_LAYOUT)
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
@@ -56,7 +63,10 @@ OPTIONS = [
     click.option("--influx-version", "influx_version", type=click.Choice(["1", "2"]),
                  help="InfluxDB API (default 1, or 2 when a bucket and a token are set)."),
     click.option("--influx-measurement", "influx_measurement", metavar="NAME",
-                 help=f"Measurement of the points (default {DEFAULT_MEASUREMENT})."),
+                 help=f"Measurement of the points (default {DEFAULT_MEASUREMENT}; {CHAOSDB_MEASUREMENT} "
+                      "with --influx-layout chaosdb)."),
+    click.option("--influx-layout", "influx_layout", type=click.Choice(LAYOUTS),
+                 help=f"Points as ours (default) or as chaosdb.influx wrote them [env INFLUX_LAYOUT]."),
     click.option("--influx-create-database/--no-influx-create-database", "influx_create_database",
                  default=None, help="CREATE DATABASE before writing (1.x; idempotent)."),
     click.option("--influx-gzip/--no-influx-gzip", "influx_gzip", default=None,
@@ -89,6 +99,7 @@ class InfluxConfig(Credentials):
     password: Optional[Secret] = None
     token: Optional[Secret] = None
     measurement: str = DEFAULT_MEASUREMENT
+    layout: str = OUR_LAYOUT
     create_database: bool = False
     gzip: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -126,7 +137,9 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     """The InfluxDB target configured in `settings`, None if there is none."""
     chaosdb = settings.configuration.get("influxdb")
     if not isinstance(chaosdb, dict):
-        chaosdb = None
+        # chaosreplay.controls.influx declared as chaosdb.influx was, and no configuration.influxdb:
+        # chaosdb wrote to its defaults (http://localhost:8086/write, database gatlingdb).
+        chaosdb = {} if settings.pick(file=f"influx.{CHAOSDB_DEFAULTS_KEY}") else None
 
     def pick(name: str, default: Any = None, chaosdb_key: Optional[str] = None) -> Any:
         return settings.pick(cli=f"influx_{name}", env=f"INFLUX_{name.upper()}",
@@ -163,6 +176,10 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
         username = password = None
 
     verify = tls_verify(pick("verify_tls", default=True), pick("ca_bundle"), "influx")
+    layout = as_text(pick("layout", default=OUR_LAYOUT), "influx.layout")
+    if layout not in LAYOUTS:
+        raise ConfigError("influx.layout", f"expected one of {', '.join(LAYOUTS)}, got {layout!r}")
+    default_measurement = CHAOSDB_MEASUREMENT if layout == CHAOSDB_LAYOUT else DEFAULT_MEASUREMENT
 
     config = InfluxConfig(
         url=base.url,
@@ -175,7 +192,8 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
         username=as_credential(username, "influx.username") if username else None,
         password=Secret(as_credential(password, "influx.password")) if password else None,
         token=Secret(as_credential(token, "influx.token")) if token else None,
-        measurement=as_text(pick("measurement", default=DEFAULT_MEASUREMENT), "influx.measurement"),
+        measurement=as_text(pick("measurement", default=default_measurement), "influx.measurement"),
+        layout=layout,
         create_database=as_bool(pick("create_database", default=False), "influx.create_database"),
         gzip=as_bool(pick("gzip", default=False), "influx.gzip"),
         batch_size=as_number(pick("batch_size", default=DEFAULT_BATCH_SIZE), "influx.batch_size", int, 1),
@@ -219,6 +237,8 @@ class InfluxTarget:
         self.config = config
         self.label = config.label
         self.session = session or requests.Session()
+        # Batches shared by the runs given to `submit` (a back-fill of many runs).
+        self._batches: Optional[CrossRunBatches] = None
         self._database_created = False
 
     # -- what would be sent -------------------------------------------------------------
@@ -230,10 +250,18 @@ class InfluxTarget:
             requests_.append(PlannedRequest("POST", f"{self.config.url}/query",
                                             {k: v for k, v in masked.items() if k == "Authorization"},
                                             {"q": self._create_database_statement()}))
-        for batch in _chunks(iter_lines(run, self.config.measurement), self.config.batch_size):
+        for batch in _chunks(self._lines(run), self.config.batch_size):
             requests_.append(PlannedRequest("POST", self._write_url_with_params(), masked,
                                             "\n".join(line.line for line in batch)))
         return requests_
+
+    def _lines(self, run: Run) -> Iterator[EventLine]:
+        if self.config.layout == CHAOSDB_LAYOUT:
+            return iter_chaosdb_lines(run, self.config.measurement)
+        return iter_lines(run, self.config.measurement)
+
+    def _writes(self, event) -> bool:
+        return self.config.layout != CHAOSDB_LAYOUT or chaosdb_writes(event)
 
     def _write_url_with_params(self) -> str:
         request = requests.Request("POST", self.config.write_url, params=self.config.write_params).prepare()
@@ -250,10 +278,44 @@ class InfluxTarget:
             error = self._write_all(run, delivered, rejected)
         except Unreachable as unreachable:
             error = unreachable
+        return self._delivery(run, delivered, rejected, error)
+
+    def submit(self, run: Run, done: Callable[[Delivery], None]) -> None:
+        """Queue `run` behind the runs submitted before: their lines share batches of
+        `batch_size` lines. `done(delivery)` is called once every line of the run is
+        written or failed; `flush` writes what waits for a full batch."""
+        if self._batches is None:
+            self._batches = CrossRunBatches(self.config.batch_size, self._write_lines, "influx-write")
+
+        def finished(outcome: RunOutcome) -> None:
+            done(self._delivery(outcome.run, [line.event_id for line in outcome.stored], outcome.rejected,
+                                outcome.error))
+
+        try:
+            self._ensure_database()
+        except Unreachable as unreachable:
+            self._batches.fail_run(run, unreachable, finished)
+            return
+        self._batches.add(run, self._lines(run), finished)
+
+    def flush(self) -> None:
+        if self._batches is not None:
+            self._batches.flush()
+
+    def _write_lines(self, lines: List[EventLine]) -> Tuple[List[EventLine], List[Tuple[int, str]]]:
+        stored, rejected = self._write(lines, 0)
+        return stored, [(number - 1, reason) for number, _, reason in rejected]
+
+    def _delivery(self, run: Run, delivered: List[str], rejected: List[Tuple[int, EventLine, str]],
+                  error: Optional[Unreachable]) -> Delivery:
+        """The run's delivery: `delivered` event ids, `rejected` (line number in the run, line,
+        reason), the error that stopped the writes."""
         refused = isinstance(error, Refused)
         error_text = str(error) if error else None
-        total = len(run.events)
-        accounted = set(delivered) | {line.event_id for _, line, _ in rejected}
+        # Events the layout writes no point for (chaosdb's: all but Python actions) are done.
+        unwritten = [event.id for event in run.events if not self._writes(event)]
+        total = len(run.events) - len(unwritten)
+        accounted = set(delivered) | set(unwritten) | {line.event_id for _, line, _ in rejected}
         not_sent = [event.id for event in run.events if event.id not in accounted]
         failed = [line.event_id for _, line, _ in rejected] + not_sent
         notes = [f"line {number} (event {line.event_id}) rejected: {reason}"
@@ -265,7 +327,8 @@ class InfluxTarget:
                           f"{len(rejected)} rejected (first: line {rejected[0][0]}: {rejected[0][2]})")
         elif error_text and delivered:
             error_text = f"{error_text} ({len(delivered)} of {total} point(s) stored before)"
-        return Delivery(self.label, tuple(delivered), tuple(failed), error_text, tuple(notes), refused)
+        done = tuple(dict.fromkeys(unwritten + delivered))
+        return Delivery(self.label, done, tuple(failed), error_text, tuple(notes), refused)
 
     def _write_all(self, run: Run, delivered: List[str], rejected: list) -> Optional[Unreachable]:
         """Write every batch; the next batch is serialized while the previous one is on the wire.
@@ -279,7 +342,7 @@ class InfluxTarget:
         in_flight: Deque[DaemonCall] = deque()
         position = 0
         previous: Optional[DaemonCall] = None
-        for batch in _chunks(iter_lines(run, self.config.measurement), self.config.batch_size):
+        for batch in _chunks(self._lines(run), self.config.batch_size):
             previous = DaemonCall(self._write_after, previous, batch, position, name="influx-write")
             in_flight.append(previous)
             position += len(batch)
@@ -298,6 +361,8 @@ class InfluxTarget:
         return self._write(batch, first)
 
     def close(self) -> None:
+        if self._batches is not None:
+            self._batches.close()
         self.session.close()
 
     def _headers(self, masked: bool = False) -> Dict[str, str]:

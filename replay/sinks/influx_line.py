@@ -25,7 +25,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
-from ..events import EXPERIMENT, INTERRUPTION, Event, Run
+from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, Event, Run, epoch_ms
 
 __all__ = [
     "DEFAULT_MEASUREMENT",
@@ -36,9 +36,15 @@ __all__ = [
     "timestamp_ns",
     "tag_text",
     "measurement_problem",
+    "CHAOSDB_MEASUREMENT",
+    "chaosdb_writes",
+    "iter_chaosdb_lines",
 ]
 
 DEFAULT_MEASUREMENT = "chaostoolkit_events"
+# chaosdb.influx's measurement, and the `experiment` tag it gave every point (fixed in its code).
+CHAOSDB_MEASUREMENT = "chaos_toolkit.actions"
+CHAOSDB_EXPERIMENT_TAG = "exp1"
 DIMENSION_TAGS = ("run_id", "experiment", "kind", "phase", "activity_type", "name", "status")
 
 # Fields whose type is fixed by the event model: InfluxDB rejects a point whose
@@ -48,7 +54,6 @@ _OWN_FIELDS = frozenset({"event_id", "text", "duration", "end_ms"})
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-_MILLISECOND = timedelta(milliseconds=1)
 _SUB_MICROSECOND = 1000
 
 _KEY_ESCAPES = re.compile(r"[,= ]")
@@ -220,7 +225,39 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
 
         duration = event.duration
         timing = "" if duration is None else \
-            f",duration={duration!r},end_ms={(event.end - _EPOCH) // _MILLISECOND}i"
+            f",duration={duration!r},end_ms={epoch_ms(event.end)}i"
         text = _string_field(_short_text(event, what, duration))
         yield EventLine(event.id, f"{series} event_id={_string_field(event.id)},text={text}{timing}"
                                   f"{_other_fields(event.fields)} {timestamp}")
+
+
+def chaosdb_writes(event: Event) -> bool:
+    """Whether chaosdb.influx wrote points for this event: actions run by a Python provider."""
+    return event.kind == ACTIVITY and event.activity_type == "action" and event.fields.get("provider") == "python"
+
+
+def iter_chaosdb_lines(run: Run, measurement: str = CHAOSDB_MEASUREMENT) -> Iterator[EventLine]:
+    """What chaosdb.influx wrote for a run, at the true times (chaosdb wrote none).
+
+    For each action of a Python provider, in timeline order, a point tagged
+    `scope=before` at its start and, once it has ended, one tagged `scope=after`
+    at its end; tags `experiment=exp1` and `scope`, fields `type` ("python"),
+    `module` and `func` (chaosdb wrote the provider's string values). Each has
+    the event's sub-microsecond offset, so a replay overwrites the same points.
+    """
+    taken = set()
+    for event in run.events:
+        if not chaosdb_writes(event):
+            continue
+        fields = f'type={_string_field("python")}'
+        for name in ("module", "func"):
+            if isinstance(event.fields.get(name), str):
+                fields += f",{name}={_string_field(event.fields[name])}"
+        moments = [("before", event.start)] + ([("after", event.end)] if event.end is not None else [])
+        for scope, moment in moments:
+            series = (f"{_measurement(measurement)},experiment={CHAOSDB_EXPERIMENT_TAG},scope={scope}")
+            timestamp = (moment - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event.id)
+            while (series, timestamp) in taken:
+                timestamp += 1
+            taken.add((series, timestamp))
+            yield EventLine(event.id, f"{series} {fields} {timestamp}")

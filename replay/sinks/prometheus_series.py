@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ..events import ACTIVITY, EXPERIMENT, Event, Run
+from ..events import ACTIVITY, EXPERIMENT, Event, Run, epoch_ms
 
 __all__ = [
     "Family",
     "Series",
     "RUN_ID_LABEL",
+    "DELIVERY_LABEL",
     "EXPERIMENT_REF_LABEL",
     "EXPERIMENT_STATUSES",
     "experiment_ref_for",
@@ -31,12 +32,16 @@ __all__ = [
     "text_exposition",
     "openmetrics_text",
     "merge_families",
+    "label_text",
 ]
 
 # chaostoolkit-prometheus' label names, so existing dashboards keep working.
 RUN_ID_LABEL = "chaostoolkit_run_trace_id"
 EXPERIMENT_REF_LABEL = "chaostoolkit_experiment_ref"
 TITLE_LABEL = "chaostoolkit_experiment_title"
+# Which way a series reached Prometheus (`pushgateway`, `remote_write`, `openmetrics`):
+# a run sent both ways is two sets of series, and a query picks one.
+DELIVERY_LABEL = "chaostoolkit_delivery"
 EXPERIMENT_STATUSES = ("completed", "failed", "aborted", "interrupted", "unknown")
 
 # While a run goes on, "in progress" is sampled this often, so that instant
@@ -89,8 +94,10 @@ def run_families(
     trace_id: Optional[str] = None,
     experiment_ref: Optional[str] = None,
     in_progress: bool = False,
+    delivery: Optional[str] = None,
 ) -> List[Family]:
-    """The run's gauge families; `in_progress` says the run is still going on (live).
+    """The run's gauge families; `in_progress` says the run is still going on (live);
+    `delivery` is the DELIVERY_LABEL's value.
 
     Run-level values are sampled when the run ended (or at its last event when
     it has no end: a run cut short); activity values when the activity ended;
@@ -103,14 +110,15 @@ def run_families(
         RUN_ID_LABEL: trace_id or run.run_id,
         EXPERIMENT_REF_LABEL: experiment_ref or experiment_ref_for(title),
         TITLE_LABEL: title,
+        DELIVERY_LABEL: delivery or "",
         **_user_labels(experiment or (run.events[0] if run.events else None)),
     }
     starts = [event.start for event in run.events]
     if not starts:
         return []
-    start = _ms(experiment.start if experiment else min(starts))
+    start = epoch_ms(experiment.start if experiment else min(starts))
     ended = experiment is not None and experiment.end is not None and not in_progress
-    end = _ms(experiment.end) if ended else max(_ms(_last_time(event)) for event in run.events)
+    end = epoch_ms(experiment.end) if ended else max(epoch_ms(_last_time(event)) for event in run.events)
     experiment_id = experiment.id if experiment else None
     builder = _Builder(base)
 
@@ -150,9 +158,9 @@ def run_families(
         occurrences[key] = occurrences.get(key, 0) + 1
         labels = {"phase": event.phase or "unknown", "activity_type": event.activity_type or "unknown",
                   "activity": event.name, "occurrence": str(occurrences[key])}
-        at = _ms(_last_time(event))
+        at = epoch_ms(_last_time(event))
         builder.add("chaostoolkit_activity_start_timestamp_seconds", labels,
-                    [(_ms(event.start), _ms(event.start) / 1000)], event.id)
+                    [(epoch_ms(event.start), epoch_ms(event.start) / 1000)], event.id)
         if event.duration is not None:
             builder.add("chaostoolkit_activity_duration_seconds", labels, [(at, event.duration)], event.id)
         builder.add("chaostoolkit_activity_status", {**labels, "status": event.status}, [(at, 1.0)], event.id)
@@ -180,7 +188,7 @@ def text_exposition(families: Sequence[Family]) -> str:
         lines.extend(_family_header(family))
         for series in family.series:
             _, value = series.points[-1]
-            lines.append(f"{family.name}{_label_text(series.labels)} {_number(value)}")
+            lines.append(f"{family.name}{label_text(series.labels)} {_number(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -190,7 +198,7 @@ def openmetrics_text(families: Sequence[Family]) -> str:
     for family in families:
         lines.extend(_family_header(family))
         for series in family.series:
-            labels = _label_text(series.labels)
+            labels = label_text(series.labels)
             for timestamp, value in series.points:
                 lines.append(f"{family.name}{labels} {_number(value)} {timestamp // 1000}.{timestamp % 1000:03d}")
     lines.append("# EOF")
@@ -247,10 +255,6 @@ def _last_time(event: Event) -> datetime:
     return event.end or event.start
 
 
-def _ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
 def _number(value: float) -> str:
     number = float(value)
     return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
@@ -264,5 +268,5 @@ def _escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def _label_text(labels: Sequence[Tuple[str, str]]) -> str:
+def label_text(labels: Sequence[Tuple[str, str]]) -> str:
     return "{" + ",".join(f'{name}="{_escape_label_value(value)}"' for name, value in labels) + "}"

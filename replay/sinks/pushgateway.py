@@ -7,8 +7,17 @@ prometheus' `pushgateway_url`), `job`, `grouping_key`, `trace_id`,
 `experiment_ref`, `username`/`password` or `token`, `ca_bundle`, `verify_tls`,
 `timeout`, `retries`, `delete_at_end`.
 
-One group per experiment: `/metrics/job/<job>/chaostoolkit_experiment_ref/<ref>`
-plus any `grouping_key` labels. Each run PUTs (replaces) its experiment's group,
+Two layouts (`layout`):
+- `chaostoolkit-prometheus`: the metrics chaostoolkit-prometheus 0.6.0's control
+  pushed, names and labels unchanged (`PEER_METRICS`), so its users' queries and
+  alerts keep working; the default when the section is written with the peer's
+  argument `pushgateway_url` (or names no server: the peer's default
+  `http://localhost:9091`), and `experiment_ref` defaults to the peer's, chaoslib's
+  hash of the experiment;
+- `chaostoolkit-replay`: ours (`prometheus_series`), the default otherwise.
+
+One group per experiment: `/metrics/job/<job>/chaostoolkit_experiment_ref/<ref>`,
+or exactly the user's `grouping_key`. Each run PUTs (replaces) its experiment's group,
 so the pushgateway holds the latest run of each experiment and does not grow
 with the number of runs; every series still carries the run id
 (`chaostoolkit_run_trace_id`). When one replay sends several runs of a group
@@ -36,11 +45,17 @@ from ..journal import order
 from . import Delivery, PlannedRequest
 from .http import Refused, Unreachable, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
-from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, run_families, text_exposition
+from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, label_text, run_families, text_exposition
 
 __all__ = ["OPTIONS", "PushgatewayConfig", "PushgatewayTarget", "targets", "pushgateway_config", "SUMMARY_NOTE"]
 
 DEFAULT_JOB = "chaostoolkit"
+PEER_LAYOUT = "chaostoolkit-prometheus"
+OUR_LAYOUT = "chaostoolkit-replay"
+LAYOUTS = (PEER_LAYOUT, OUR_LAYOUT)
+# chaostoolkit-prometheus' run statuses (a prometheus_client Enum) and duration histogram buckets.
+PEER_STATUSES = ("completed", "failed", "aborted", "interrupted")
+PEER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 SUMMARY_NOTE = ("the pushgateway keeps no history: published the run's summary as of now "
                 "(--prometheus-remote-write or --openmetrics put it at its true time)")
 _CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -64,6 +79,7 @@ class PushgatewayConfig:
     trace_id: Optional[str] = None
     experiment_ref: Optional[str] = None
     delete_at_end: bool = False
+    layout: str = OUR_LAYOUT
 
     @property
     def label(self) -> str:
@@ -83,6 +99,11 @@ def pushgateway_config(settings: Settings) -> Optional[PushgatewayConfig]:
     if found is None:
         return None
     endpoint, pick = found
+    # Written as chaostoolkit-prometheus' control was (its `pushgateway_url`): its metrics.
+    peer_style = pick("url") is None
+    layout = as_text(pick("layout", PEER_LAYOUT if peer_style else OUR_LAYOUT), "pushgateway.layout")
+    if layout not in LAYOUTS:
+        raise ConfigError("pushgateway.layout", f"expected one of {', '.join(LAYOUTS)}, got {layout!r}")
     job = as_text(pick("job", DEFAULT_JOB), "pushgateway.job")
     if not job:
         raise ConfigError("pushgateway.job", "must not be empty")
@@ -94,6 +115,7 @@ def pushgateway_config(settings: Settings) -> Optional[PushgatewayConfig]:
         trace_id=as_text(trace_id, "pushgateway.trace_id") if trace_id else None,
         experiment_ref=as_text(experiment_ref, "pushgateway.experiment_ref") if experiment_ref else None,
         delete_at_end=as_bool(pick("delete_at_end", False), "pushgateway.delete_at_end"),
+        layout=layout,
     )
 
 
@@ -188,11 +210,11 @@ class PushgatewayTarget:
         self.session.close()
 
     def group_url(self, run: Run) -> str:
-        """`<url>/metrics/job/<job>/<label>/<value>...`, values with `/` or empty in base64 (FACTS §6)."""
-        ref = self.config.experiment_ref or experiment_ref_for(run.title)
-        labels = [("job", self.config.job), *self.config.grouping_key]
-        if EXPERIMENT_REF_LABEL not in dict(self.config.grouping_key):
-            labels.append((EXPERIMENT_REF_LABEL, ref))
+        """`<url>/metrics/job/<job>/<label>/<value>...`; values that are empty, hold a `/` or
+        are `.` or `..` in the pushgateway's base64 form `<label>@base64/<value>` (FACTS §6)."""
+        # A user's grouping key is used exactly as given: adding the ref would split a group
+        # meant to gather experiments (and leave the group it used to fill stale).
+        labels = [("job", self.config.job), *(self.config.grouping_key or [(EXPERIMENT_REF_LABEL, self._ref(run))])]
         path = "".join(_path_segment(name, value) for name, value in labels)
         return f"{self.config.endpoint.url}/metrics{path}"
 
@@ -206,11 +228,21 @@ class PushgatewayTarget:
             self._events[run.run_id] = known
         return dataclasses.replace(run, events=order(known.values())), True
 
+    def _ref(self, run: Run) -> str:
+        if self.config.experiment_ref:
+            return self.config.experiment_ref
+        if self.config.layout == PEER_LAYOUT and run.experiment_hash:
+            return run.experiment_hash
+        return experiment_ref_for(run.title)
+
     def _body(self, run: Run, live: bool) -> str:
         experiment = run.experiment
         in_progress = live and (experiment is None or experiment.end is None)
-        families = run_families(run, trace_id=self.config.trace_id, experiment_ref=self.config.experiment_ref,
-                                in_progress=in_progress)
+        if self.config.layout == PEER_LAYOUT:
+            return peer_exposition(run, self.config.trace_id or run.run_id, self._ref(run),
+                                   run.chaoslib_version or "", in_progress)
+        families = run_families(run, trace_id=self.config.trace_id, experiment_ref=self._ref(run),
+                                in_progress=in_progress, delivery="pushgateway")
         return text_exposition(families)
 
 
@@ -222,8 +254,69 @@ def _run_start(run: Run) -> datetime:
     return min((event.start for event in run.events), default=datetime.min.replace(tzinfo=timezone.utc))
 
 
+def peer_exposition(run: Run, trace_id: str, experiment_ref: str, chaoslib_version: str, in_progress: bool) -> str:
+    """What chaostoolkit-prometheus' control pushed for a run, in the text format prometheus_client writes.
+
+    Every series has the labels `source="chaostoolkit"`, `chaostoolkit_lib_version`,
+    `chaostoolkit_run_trace_id` and `chaostoolkit_experiment_ref`. While the run goes on
+    only `chaostoolkit_inprogress_experiment` 1 (the peer's push at the start); once it
+    has ended, `chaostoolkit_experiment_status` (an Enum: one series per status, labelled
+    `chaostoolkit_experiment_status`, 1 for the run's), `chaostoolkit_inprogress_experiment`
+    0, `chaostoolkit_experiment_duration` (s), the `chaostoolkit_experiment_duration_dist`
+    histogram and, for a deviated run, the `chaostoolkit_deviated_experiment_total` counter.
+    The `_created` samples carry the run's start, when the peer created its collector.
+    """
+    labels = {"source": "chaostoolkit", "chaostoolkit_lib_version": chaoslib_version,
+              "chaostoolkit_run_trace_id": trace_id, "chaostoolkit_experiment_ref": experiment_ref}
+    experiment = run.experiment
+    lines: List[str] = []
+
+    def family(name: str, kind: str, help_text: str, samples: List[Tuple[str, Dict[str, str], float]]) -> None:
+        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
+        for sample_name, extra, value in samples:
+            merged = [(key, text) for key, text in {**labels, **extra}.items() if text]
+            lines.append(f"{sample_name}{label_text(merged)} {_go_float(value)}")
+
+    ended = experiment is not None and experiment.end is not None and not in_progress
+    if not ended:
+        family("chaostoolkit_inprogress_experiment", "gauge", "Chaos Toolkit experiments in progress",
+               [("chaostoolkit_inprogress_experiment", {}, 1.0)])
+        return "\n".join(lines) + "\n"
+    created = experiment.start.timestamp()
+    duration = experiment.duration or 0.0
+    family("chaostoolkit_experiment_status", "gauge", "Chaos Toolkit experiment runs status",
+           [("chaostoolkit_experiment_status", {"chaostoolkit_experiment_status": status},
+             1.0 if status == experiment.status else 0.0) for status in PEER_STATUSES])
+    if experiment.fields.get("deviated"):
+        family("chaostoolkit_deviated_experiment_total", "counter", "Chaos Toolkit deviated experiments",
+               [("chaostoolkit_deviated_experiment_total", {}, 1.0)])
+        family("chaostoolkit_deviated_experiment_created", "gauge", "Chaos Toolkit deviated experiments",
+               [("chaostoolkit_deviated_experiment_created", {}, created)])
+    family("chaostoolkit_inprogress_experiment", "gauge", "Chaos Toolkit experiments in progress",
+           [("chaostoolkit_inprogress_experiment", {}, 0.0)])
+    family("chaostoolkit_experiment_duration", "gauge", "Chaos Toolkit experiment duration",
+           [("chaostoolkit_experiment_duration", {}, duration)])
+    histogram = "chaostoolkit_experiment_duration_dist"
+    buckets = [(f"{histogram}_bucket", {"le": _go_float(bound)}, 1.0 if duration <= bound else 0.0)
+               for bound in PEER_BUCKETS]
+    buckets.append((f"{histogram}_bucket", {"le": "+Inf"}, 1.0))
+    family(histogram, "histogram", "Chaos Toolkit experiment duration distribution",
+           buckets + [(f"{histogram}_count", {}, 1.0), (f"{histogram}_sum", {}, duration)])
+    family(f"{histogram}_created", "gauge", "Chaos Toolkit experiment duration distribution",
+           [(f"{histogram}_created", {}, created)])
+    return "\n".join(lines) + "\n"
+
+
+def _go_float(value: float) -> str:
+    """prometheus_client's number format: `1.0`, `0.005`, `1.7e+09`."""
+    return repr(float(value))
+
+
+
 def _path_segment(name: str, value: str) -> str:
-    if not value or "/" in value:
+    # `.` and `..` would be dot segments: requests (like any URL client) removes them,
+    # and the push would address another group (`job/..` is the gateway's root).
+    if not value or "/" in value or value in (".", ".."):
         encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
         return f"/{name}@base64/{encoded or '='}"
     return f"/{name}/{quote(value, safe='')}"

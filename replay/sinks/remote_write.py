@@ -133,7 +133,8 @@ class RemoteWriteTarget:
         self.session.close()
 
     def _batches(self, run: Run) -> List[List[Tuple[Family, Series]]]:
-        flat = [(family, series) for family in run_families(run) for series in family.series]
+        families = run_families(run, delivery="remote_write")
+        flat = [(family, series) for family in families for series in family.series]
         size = self.config.batch_size
         return [flat[start:start + size] for start in range(0, len(flat), size)]
 

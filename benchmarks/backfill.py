@@ -1,0 +1,231 @@
+"""Back-fill at CI scale: many runs to remote backends, their wall time, requests and peak memory.
+
+Part 1, many small runs: `--runs` journals shaped like the bundled real ones
+(fixtures/journals, each copy re-timed to start an hour after the previous
+one and on its own node, so each is its own run), replayed by `chaos-replay DIR` to a
+real influxd, a real pushgateway and the Grafana stand-in
+(tests/grafana_standin.py) answering after `--latency` milliseconds, as a
+hosted Grafana across a network does. Each latency gets fresh servers; the
+runs are replayed twice (the second replay must change nothing). Printed:
+wall time, requests per target as the servers counted them (influxd's
+/debug/vars, the pushgateway's own metrics, the stand-in's log), the peak
+RSS of the chaos-replay process, and the floor a client sending one
+annotation at a time would need (annotations x the time of one request,
+measured against the same stand-in in the same run).
+
+Part 2, a big input: `--big-events` events in `--big-runs` generated
+journals, replayed with the timeline only, to InfluxDB, through remote write
+to a real Prometheus, to an OpenMetrics file, and with `--format json`; peak
+RSS and wall time of each.
+
+    python benchmarks/backfill.py [--runs 1000] [--latency 10 --latency 50]
+                                  [--big-events 1000000 --big-runs 1000] [--chaos-replay PATH]
+
+`--chaos-replay` runs another build (e.g. a checkout of an older commit
+installed in its own virtualenv) against the same servers and inputs.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional, Tuple
+
+import requests
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn  # noqa: E402
+from tests.influx_server import start_influxd, stored_events  # noqa: E402
+from tests.journal_copies import write_copies  # noqa: E402
+from tests.prometheus_servers import start_prometheus, start_pushgateway  # noqa: E402
+
+FLOOR_SAMPLE = 100
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def write_big_runs(directory: str, events: int, runs: int) -> int:
+    """`runs` journals of `events / runs` activities each; returns the activities written."""
+    per_run = max(1, events // runs)
+    origin = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    for index in range(runs):
+        start = origin + timedelta(days=index)
+        entries = []
+        for number in range(per_run):
+            begin = start + timedelta(milliseconds=40 * number)
+            entries.append({
+                "activity": {"type": "probe" if number % 3 else "action", "name": f"activity-{number % 50}",
+                             "provider": {"type": "http", "url": "http://svc/health"}},
+                "output": {"status": 200, "body": "ok"},
+                "start": begin.isoformat(),
+                "end": (begin + timedelta(milliseconds=25)).isoformat(),
+                "duration": 0.025,
+                "status": "succeeded" if number % 97 else "failed",
+            })
+        journal = {
+            "chaoslib-version": "1.45.1", "platform": "bench", "node": f"bench-{index}",
+            "experiment": {"title": f"backfill benchmark {index % 10}", "method": []},
+            "start": start.isoformat(), "end": (start + timedelta(milliseconds=40 * per_run)).isoformat(),
+            "duration": per_run * 0.04, "status": "completed", "deviated": False,
+            "steady_states": {"before": None, "after": None, "during": []},
+            "run": entries, "rollbacks": [],
+        }
+        with open(os.path.join(directory, f"big-{index:05d}.json"), "w", encoding="utf-8") as handle:
+            json.dump(journal, handle)
+    return per_run * runs
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+def run_measured(argv: List[str], env: Optional[Dict[str, str]] = None, stdout=subprocess.DEVNULL) -> Tuple[float, int, int]:
+    """(wall seconds, peak RSS in MB, exit code) of one chaos-replay process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    errors = process.stderr.read().decode("utf-8", "replace").strip()
+    process.stderr.close()
+    if process.returncode not in (0,):
+        print(f"  ! exit {process.returncode}: {errors.splitlines()[-1] if errors else ''}", flush=True)
+    return elapsed, usage.ru_maxrss // 1024, process.returncode
+
+
+def influx_requests(url: str) -> int:
+    """Write requests influxd has answered so far (its own counter)."""
+    stats = requests.get(f"{url}/debug/vars", timeout=10).json()
+    return sum(value["values"].get("writeReq", 0) for key, value in stats.items() if key.startswith("httpd"))
+
+
+def pushgateway_requests(url: str) -> int:
+    """PUT/POST/DELETE requests the pushgateway has answered so far (its own metrics)."""
+    total = 0
+    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("pushgateway_http_requests_total{") and re.search(r'method="(put|post|delete)"', line):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def one_at_a_time(grafana: GrafanaStandIn, sample: int) -> float:
+    """Seconds per request of a client that sends one annotation at a time, as chaosdb did."""
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {EDITOR_TOKEN}"}
+    started = time.perf_counter()
+    for index in range(sample):
+        session.post(f"{grafana.url}/api/annotations", headers=headers, timeout=30,
+                     json={"time": 1000 + index, "text": "floor", "tags": ["floor"]}).raise_for_status()
+    return (time.perf_counter() - started) / sample
+
+
+def chaos_replay_command(given: Optional[str]) -> List[str]:
+    if given:
+        return given.split()
+    return [shutil.which("chaos-replay", path=os.path.dirname(sys.executable)) or "chaos-replay"]
+
+
+# -- part 1 --------------------------------------------------------------------------------------
+
+
+def small_runs(command: List[str], workdir: str, runs: int, latency_ms: float) -> None:
+    journals = os.path.join(workdir, "runs")
+    if not os.path.isdir(journals):
+        os.makedirs(journals)
+        write_copies(journals, runs)
+    influxd = start_influxd(tempfile.mkdtemp(prefix="influxd-", dir=workdir))
+    pushgateway = start_pushgateway(tempfile.mkdtemp(prefix="pushgateway-", dir=workdir))
+    grafana = GrafanaStandIn(latency=latency_ms / 1000)
+    try:
+        argv = [*command, journals, "--influx-url", influxd.url, "--influx-database", "backfill",
+                "--influx-create-database", "--pushgateway-url", pushgateway.url, "--grafana-url", grafana.url]
+        env = {"GRAFANA_TOKEN": EDITOR_TOKEN}
+        results = []
+        for attempt in ("first", "second"):
+            before = (influx_requests(influxd.url), pushgateway_requests(pushgateway.url),
+                      grafana.count("GET"), grafana.count("POST"), grafana.count())
+            grafana.max_in_flight = 0
+            elapsed, peak, code = run_measured(argv, env)
+            after = (influx_requests(influxd.url), pushgateway_requests(pushgateway.url),
+                     grafana.count("GET"), grafana.count("POST"), grafana.count())
+            counts = [b - a for a, b in zip(before, after)]
+            results.append((attempt, elapsed, peak, code, counts, grafana.max_in_flight,
+                            len(grafana.annotations), stored_events(influxd.url, "backfill", timeout=60)))
+        per_request = one_at_a_time(grafana, FLOOR_SAMPLE)
+    finally:
+        grafana.close()
+        influxd.stop()
+        pushgateway.stop()
+    annotations = results[0][6]
+    floor = annotations * per_request
+    events = results[0][7]
+    print(f"{runs} runs ({events} events, {annotations} annotations), Grafana latency {latency_ms:g} ms; "
+          f"one-annotation-at-a-time floor {floor:.1f} s ({per_request * 1000:.1f} ms a request, "
+          f"measured on {FLOOR_SAMPLE})")
+    for attempt, elapsed, peak, code, counts, in_flight, stored_annotations, points in results:
+        influx, push, gets, posts, total = counts
+        print(f"  {attempt:<6} replay: {elapsed:7.1f} s ({elapsed / floor:.2f} of the floor), exit {code}, "
+              f"peak RSS {peak} MB; requests: influx {influx} (goal <= {events // 5000 + 1}), "
+              f"pushgateway {push}, grafana {total} ({posts} POST, {gets} look-ups, "
+              f"{total - posts - gets} other; at most {in_flight} in flight); "
+              f"stored: {points} points, {stored_annotations} annotations", flush=True)
+
+
+# -- part 2 --------------------------------------------------------------------------------------
+
+
+def big_input(command: List[str], workdir: str, events: int, runs: int) -> None:
+    journals = os.path.join(workdir, "big")
+    os.makedirs(journals)
+    activities = write_big_runs(journals, events, runs)
+    influxd = start_influxd(tempfile.mkdtemp(prefix="influxd-", dir=workdir))
+    prometheus = start_prometheus(os.path.join(workdir, "prometheus"))
+    openmetrics = os.path.join(workdir, "big.om")
+    modes = {
+        "timeline": [],
+        "influx": ["--influx-url", influxd.url, "--influx-database", "big", "--influx-create-database"],
+        "remote write": ["--prometheus-remote-write", f"{prometheus.url}/api/v1/write"],
+        "openmetrics": ["--openmetrics", openmetrics],
+        "--format json": ["--format", "json"],
+    }
+    print(f"big input: {activities:,} activities in {runs} journals ({_size(journals)} MB of JSON)", flush=True)
+    try:
+        for name, options in modes.items():
+            elapsed, peak, code = run_measured([*command, journals, *options])
+            print(f"  {name:<14} {elapsed:7.1f} s, peak RSS {peak:5d} MB (goal < 1024), exit {code}", flush=True)
+    finally:
+        influxd.stop()
+        prometheus.stop()
+
+
+def _size(directory: str) -> int:
+    return sum(os.path.getsize(os.path.join(directory, name)) for name in os.listdir(directory)) // 2 ** 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--latency", type=float, action="append", help="Grafana's latency in ms (repeatable; "
+                                                                        "default 10 and 50)")
+    parser.add_argument("--big-events", type=int, default=1_000_000, help="0: skip the big input")
+    parser.add_argument("--big-runs", type=int, default=1000)
+    parser.add_argument("--chaos-replay", help="the command to measure (default: this checkout's)")
+    args = parser.parse_args()
+    command = chaos_replay_command(args.chaos_replay)
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs shared with the servers; {' '.join(command)}")
+    with tempfile.TemporaryDirectory(prefix="backfill-bench-") as workdir:
+        for latency in args.latency or [10, 50]:
+            small_runs(command, workdir, args.runs, latency)
+        if args.big_events:
+            big_input(command, workdir, args.big_events, args.big_runs)
+
+
+if __name__ == "__main__":
+    main()

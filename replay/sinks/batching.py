@@ -1,0 +1,152 @@
+"""Batches that many runs share: N small runs cost about N / batch requests, not N.
+
+`CrossRunBatches` takes the items (InfluxDB lines, remote-write series) of
+run after run, cuts them into batches of `size` items whatever run they come
+from, and writes each batch from one writer thread while the caller builds
+the next (at most `IN_FLIGHT` batches wait to be written: memory stays
+bounded by the batches, not by the input). When every item of a run has been
+accounted for, the run's outcome is handed to its `done` callback, in the
+order the runs were added.
+
+A sink provides `write(items) -> (stored items, [(index in batch, reason)])`,
+raising `Unreachable` when the whole batch did not get through.
+"""
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from collections import deque
+from typing import Any, Callable, Deque, Iterable, List, Optional, Tuple
+
+from .http import Refused, Unreachable
+
+__all__ = ["CrossRunBatches", "RunOutcome", "IN_FLIGHT"]
+
+logger = logging.getLogger("chaostoolkit_replay.batching")
+
+# Batches handed to the writer and not written yet: one on the wire, one ready.
+IN_FLIGHT = 2
+
+
+@dataclass(eq=False)  # compared and hashed by identity: one per run queued
+class RunOutcome:
+    """What became of one run's items."""
+
+    run: Any
+    items: int = 0
+    stored: List[Any] = field(default_factory=list)
+    # (1-based position of the item in its run, item, reason)
+    rejected: List[Tuple[int, Any, str]] = field(default_factory=list)
+    error: Optional[Unreachable] = None
+    batches: int = 0
+    failed_batches: int = 0
+    # Items handed to the writer, and those of them not written (or failed) yet.
+    _dispatched: int = 0
+    _open_items: int = 0
+    _added: bool = False
+    _done: Optional[Callable[["RunOutcome"], None]] = None
+
+    @property
+    def refused(self) -> bool:
+        return isinstance(self.error, Refused)
+
+    @property
+    def complete(self) -> bool:
+        """Every item is added, handed to the writer and accounted for."""
+        return self._added and self._dispatched == self.items and self._open_items == 0
+
+
+class CrossRunBatches:
+    def __init__(self, size: int, write: Callable[[List[Any]], Tuple[List[Any], List[Tuple[int, str]]]],
+                 name: str):
+        self.size = size
+        self._write = write
+        self._buffer: List[Tuple[RunOutcome, int, Any]] = []
+        self._in_flight: Deque[Future] = deque()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        # Outcomes complete in the order their runs were added.
+        self._waiting: Deque[RunOutcome] = deque()
+        self._lock = threading.Lock()
+
+    def add(self, run: Any, items: Iterable[Any], done: Callable[[RunOutcome], None]) -> None:
+        """Queue a run's items; `done(outcome)` is called once they are all written or failed."""
+        outcome = RunOutcome(run, _done=done)
+        with self._lock:
+            self._waiting.append(outcome)
+        position = 0
+        for item in items:
+            position += 1
+            self._buffer.append((outcome, position, item))
+            if len(self._buffer) >= self.size:
+                self._dispatch()
+        with self._lock:
+            outcome.items = position
+            outcome._added = True
+        self._finish_ready()
+
+    def fail_run(self, run: Any, error: Unreachable, done: Callable[[RunOutcome], None]) -> None:
+        """A run that could not even be queued (its database could not be created)."""
+        outcome = RunOutcome(run, error=error, _done=done, _added=True)
+        with self._lock:
+            self._waiting.append(outcome)
+        self._finish_ready()
+
+    def flush(self) -> None:
+        """Write what waits for a full batch, and wait until everything queued is written."""
+        if self._buffer:
+            self._dispatch()
+        while self._in_flight:
+            self._in_flight.popleft().result()
+        self._finish_ready()
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=False)
+
+    def _dispatch(self) -> None:
+        batch, self._buffer = self._buffer, []
+        with self._lock:
+            counts: dict = {}
+            for owner, _, _ in batch:
+                counts[owner] = counts.get(owner, 0) + 1
+            for outcome, count in counts.items():
+                outcome.batches += 1
+                outcome._dispatched += count
+                outcome._open_items += count
+        self._in_flight.append(self._writer.submit(self._write_batch, batch))
+        while len(self._in_flight) >= IN_FLIGHT:
+            self._in_flight.popleft().result()
+
+    def _write_batch(self, batch: List[Tuple[RunOutcome, int, Any]]) -> None:
+        try:
+            stored, rejected = self._write([item for _, _, item in batch])
+            error = None
+        except Unreachable as unreachable:
+            stored, rejected, error = [], [], unreachable
+        except Exception as bug:  # reported with the runs, not lost in the writer thread
+            logger.debug("writing a batch failed", exc_info=True)
+            stored, rejected, error = [], [], Unreachable(f"internal error ({type(bug).__name__})")
+        stored_ids = {id(item) for item in stored}
+        reasons = {index: reason for index, reason in rejected}
+        with self._lock:
+            owners = {}
+            for index, (outcome, position, item) in enumerate(batch):
+                owners[id(outcome)] = outcome
+                outcome._open_items -= 1
+                if id(item) in stored_ids:
+                    outcome.stored.append(item)
+                elif index in reasons:
+                    outcome.rejected.append((position, item, reasons[index]))
+            for outcome in owners.values():
+                if error is not None:
+                    outcome.failed_batches += 1
+                    outcome.error = outcome.error or error
+        self._finish_ready()
+
+    def _finish_ready(self) -> None:
+        """Hand over, in order, the outcomes of runs whose items are all accounted for."""
+        ready = []
+        with self._lock:
+            while self._waiting and self._waiting[0].complete:
+                ready.append(self._waiting.popleft())
+        for outcome in ready:
+            outcome._done(outcome)
