@@ -23,9 +23,10 @@ from .errors import (
     EXIT_UNDELIVERED,
     ConfigError,
     JournalError,
+    NotAJournal,
 )
 from .events import Run, parse_time
-from .journal import cycle_collection_paused, expand_inputs, read_source
+from .journal import cycle_collection_paused, find_inputs, read_runs
 from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
 from .redelivery import read_record, record_path, write_record
@@ -136,6 +137,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
             config_path, only_undelivered, sink_options):
     exit_code = EXIT_OK
     try:
+        _check_tags_are_text(tags)
         config_file = load_config_file(config_path)
         config_vars, env_overrides = load_variables(variables, var_files)
     except ConfigError as error:
@@ -143,26 +145,41 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         sys.exit(error.exit_code)
     env = {**os.environ, **env_overrides}
 
-    def prepared(path: str) -> Run:
-        return _prepare(read_source(path), shift_to, tags, only_actions)
+    def prepared(path: str, index: int) -> Run:
+        runs = read_runs(path)
+        if index >= len(runs):
+            raise JournalError(path, "", "holds fewer runs than when it was first read")
+        return _prepare(runs[index], shift_to, tags, only_actions)
 
     # Every run's targets are resolved before anything is sent (a configuration error
     # sends nothing). The runs read for that are kept while they are few; the others
     # are read again when their turn comes, so memory does not grow with the input.
     inputs: List[_Input] = []
     kept_events = 0
-    for path in expand_inputs(journals):
+    for item in find_inputs(journals):
         try:
-            run = prepared(path)
+            runs = read_runs(item.path)
+        except NotAJournal as error:
+            if not item.named:
+                # A directory `chaos run` left holds the experiment file next to the journal.
+                logger.info(f"{item.path}: not a journal, passed over")
+                continue
+            _error(str(error))
+            exit_code = error.exit_code
+            continue
         except JournalError as error:
             _error(str(error))
             exit_code = error.exit_code
             continue
-        if kept_events + len(run.events) <= KEPT_EVENTS:
-            kept_events += len(run.events)
-            inputs.append(_Input(path, run))
-        else:
-            inputs.append(_Input(path, None, run))
+        # A side file may hold several runs (runs sharing one fixed `events_path`).
+        for index, run in enumerate(runs):
+            run = _prepare(run, shift_to, tags, only_actions)
+            if kept_events + len(run.events) <= KEPT_EVENTS:
+                kept_events += len(run.events)
+                inputs.append(_Input(item.path, run, index=index))
+            else:
+                inputs.append(_Input(item.path, None, run, index=index))
+    inputs = _without_side_file_twins(inputs)
 
     shared = _SharedTargets()
     config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared)
@@ -182,7 +199,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
                 yield item.run, item.targets, None
                 continue
             try:
-                yield prepared(item.path), item.targets, None
+                yield prepared(item.path, item.index), item.targets, None
             except JournalError as error:  # changed since it was first read
                 yield None, item.targets, error
 
@@ -197,16 +214,41 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 
 
 class _Input:
-    """A journal named on the command line: its path, its run if kept, its targets."""
+    """A run to replay: the file it is read from (and which of the file's runs: a side file
+    may hold several), its run if kept, its targets."""
 
-    __slots__ = ("path", "run", "targets", "settings_run")
+    __slots__ = ("path", "index", "run", "targets", "settings_run")
 
-    def __init__(self, path: str, run: Optional[Run], settings_run: Optional[Run] = None):
+    def __init__(self, path: str, run: Optional[Run], settings_run: Optional[Run] = None, index: int = 0):
         self.path = path
+        self.index = index
         self.run = run
         self.targets: list = []
         # The run targets are resolved from, when it is not kept.
         self.settings_run = settings_run if run is None else run
+
+
+def _check_tags_are_text(tags: Dict[str, str]) -> None:
+    """A `--tag` of bytes that are not UTF-8 arrives with lone surrogates no sink can send."""
+    for key, value in tags.items():
+        try:
+            f"{key}:{value}".encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError("--tag", f"{key.encode('utf-8', 'backslashreplace').decode()}: not UTF-8 text") from None
+
+
+def _without_side_file_twins(inputs: List[_Input]) -> List[_Input]:
+    """A side file's run that a journal given too holds is replayed from the journal, the
+    fuller record (and the same events: replaying both would only send them twice)."""
+    from_journals = {item.settings_run.run_id for item in inputs if not item.settings_run.from_side_file}
+    kept = []
+    for item in inputs:
+        run = item.settings_run
+        if run.from_side_file and run.run_id in from_journals:
+            logger.info(f"{item.path}: run {run.run_id} is replayed from its journal")
+            continue
+        kept.append(item)
+    return kept
 
 
 def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tuple[bool, int]:
@@ -363,11 +405,18 @@ def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared
         run = item.settings_run
         # The journal's live controls name targets too, below --config.
         file_layer = {**sections_from_controls(run.controls), **config_file}
-        settings = Settings(cli=sink_options, env=env, file=file_layer,
-                            configuration=run.configuration, secrets=run.secrets,
-                            variables=config_vars)
         targets = []
-        for module in modules:
+        try:
+            settings = Settings(cli=sink_options, env=env, file=file_layer,
+                                configuration=run.configuration, secrets=run.secrets,
+                                variables=config_vars)
+        except ConfigError as error:  # a configuration too deeply nested to be read
+            failed = True
+            _error(f"{run.source}: {error}")
+            modules_to_try = ()
+        else:
+            modules_to_try = modules
+        for module in modules_to_try:
             try:
                 for target in module.targets(settings):
                     target = shared.get(target)
@@ -399,7 +448,10 @@ def _sinks_the_command_names(modules, sink_options, env, config_file, config_var
     """The sink modules given a target by the command itself (flags, environment, --config),
     whatever the journals say. A module whose settings are wrong there counts as named:
     its error is reported when the runs' targets are resolved."""
-    settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    try:
+        settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
+    except ConfigError:
+        return list(modules)  # the error is reported with each run's targets
     named = []
     for module in modules:
         try:

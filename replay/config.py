@@ -7,15 +7,18 @@ references are resolved from the environment; `${name}` from `--var`, then the
 journal's configuration and secrets, as chaoslib does.
 """
 import json
+import math
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from string import Template
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from .errors import ConfigError
+from .events import json_type_name
 
-__all__ = ["Secret", "Settings", "as_bool", "as_credential", "as_number", "as_text", "load_config_file",
+__all__ = ["Secret", "Settings", "Unresolved", "as_bool", "as_credential", "as_number", "as_text", "load_config_file",
            "mask_url", "resolve_env_references", "split_authority", "substitute_variables"]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -69,11 +72,44 @@ def mask_url(url: str) -> str:
     return url if userinfo is None else f"{scheme}://{host}{rest}"
 
 
-def as_text(value: Any, key: str) -> str:
-    """A configuration value that must be a string (a number is taken as its text)."""
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
+@dataclass(frozen=True)
+class Unresolved:
+    """An `{"type": "env", "key": ...}` reference that cannot be resolved (its variable is
+    not set and it has no default, or its key is no variable name): an error naming it
+    if a target uses the value, nothing otherwise."""
+
+    # Not a tuple: code that accepts lists or tuples of strings must not take it for one.
+    problem: str
+    location: str
+
+
+def _usable(value: Any, key: str) -> Any:
+    """`value`, unless it is an unresolved reference or holds an unresolved `${name}`."""
+    if isinstance(value, Unresolved):
+        raise ConfigError(key, f"{value.problem} ({value.location})")
+    if isinstance(value, str) and "${" in value:
+        unresolved = _PLACEHOLDER.search(value)
+        if unresolved:
+            raise ConfigError(key, f"{unresolved.group(0)} is not defined: give it with --var "
+                                   f"{unresolved.group(1)}=VALUE or --var-file")
+    return value
+
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def as_text(value: Any, key: str, numbers: bool = True) -> str:
+    """A configuration value that must be a string (a number is taken as its text, unless
+    `numbers` is false), and text: no lone surrogate, no unresolved `${name}`."""
+    value = _usable(value, key)
+    if not isinstance(value, (str, int) if numbers else str) or isinstance(value, bool):
         raise ConfigError(key, f"expected a string, got {type(value).__name__}")
-    return str(value)
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(key, "not text: holds a lone UTF-16 surrogate (value not shown)") from None
+    return text
 
 
 def as_credential(value: Any, key: str) -> str:
@@ -106,6 +142,7 @@ def as_bool(value: Any, key: str) -> bool:
     `configure_control` stores `"only_actions": 0` in the configuration, hence
     in every journal), and JSON users write flags that way.
     """
+    value = _usable(value, key)
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -116,13 +153,17 @@ def as_bool(value: Any, key: str) -> bool:
 
 
 def as_number(value: Any, key: str, kind=float, minimum: float = 0, above: bool = False) -> Any:
-    """`value` as `kind` (int or float), at least `minimum` (more than it with `above`)."""
+    """`value` as `kind` (int or float), finite, at least `minimum` (more than it with `above`)."""
+    value = _usable(value, key)
     try:
         if isinstance(value, bool):
             raise TypeError
         number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(key, f"expected {'an integer' if kind is int else 'a finite number'}, "
+                               f"got {value!r:.40}") from None
     if number < minimum or (above and number == minimum):
         bound = f"more than {minimum:g}" if above else f"at least {minimum:g}"
         raise ConfigError(key, f"expected {bound}, got {value!r}")
@@ -146,17 +187,23 @@ def load_config_file(path: Optional[str]) -> Dict[str, Any]:
     return data
 
 
-def resolve_env_references(value: Any, env: Mapping[str, str]) -> Any:
-    """Replace chaostoolkit's `{"type": "env", "key": ...}` references, recursively."""
+def resolve_env_references(value: Any, env: Mapping[str, str], location: str = "configuration") -> Any:
+    """Replace chaostoolkit's `{"type": "env", "key": ...}` references, recursively; an unset
+    variable without a default becomes an `Unresolved` (an error only where it is used)."""
     if isinstance(value, dict):
         if value.get("type") == "env" and "key" in value:
             name = value["key"]
+            if not isinstance(name, str) or not name:
+                return Unresolved(f"an env reference whose key is not a variable name but {json_type_name(name)}",
+                                  f"{location}.key")
             if name in env:
                 return env[name]
-            return value.get("default")
-        return {k: resolve_env_references(v, env) for k, v in value.items()}
+            if "default" in value:
+                return value["default"]
+            return Unresolved(f"environment variable {name} is not set", location)
+        return {k: resolve_env_references(v, env, f"{location}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_env_references(v, env) for v in value]
+        return [resolve_env_references(v, env, f"{location}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -185,10 +232,10 @@ def _substitute(text: str, variables: Mapping[str, Any], key: str) -> Any:
 
 def _lookup_values(configuration: Mapping[str, Any], secrets: Mapping[str, Any]) -> Dict[str, Any]:
     """What chaoslib substitutes `${name}` with: configuration values, then secrets by name."""
-    values = {k: v for k, v in configuration.items() if not isinstance(v, (dict, list))}
+    values = {k: v for k, v in configuration.items() if not isinstance(v, (dict, list, Unresolved))}
     for scope in secrets.values():
         if isinstance(scope, dict):
-            values.update({k: v for k, v in scope.items() if not isinstance(v, (dict, list))})
+            values.update({k: v for k, v in scope.items() if not isinstance(v, (dict, list, Unresolved))})
     return values
 
 
@@ -210,13 +257,16 @@ class Settings:
     ):
         self.cli = dict(cli or {})
         self.env = dict(os.environ if env is None else env)
-        configuration = resolve_env_references(dict(configuration or {}), self.env)
-        secrets = resolve_env_references(dict(secrets or {}), self.env)
-        # Explicit --var values win over the journal's own, as with `chaos run --var`.
-        lookup = {**_lookup_values(configuration, secrets), **dict(variables or {})}
-        self.configuration = substitute_variables(configuration, lookup, "configuration")
-        self.secrets = substitute_variables(secrets, lookup, "secrets")
-        self.file = substitute_variables(dict(file or {}), lookup, "--config")
+        try:
+            configuration = resolve_env_references(dict(configuration or {}), self.env, "configuration")
+            secrets = resolve_env_references(dict(secrets or {}), self.env, "secrets")
+            # Explicit --var values win over the journal's own, as with `chaos run --var`.
+            lookup = {**_lookup_values(configuration, secrets), **dict(variables or {})}
+            self.configuration = substitute_variables(configuration, lookup, "configuration")
+            self.secrets = substitute_variables(secrets, lookup, "secrets")
+            self.file = substitute_variables(dict(file or {}), lookup, "--config")
+        except RecursionError:
+            raise ConfigError("experiment.configuration", "nested too deeply to be read") from None
 
     def pick(
         self,
@@ -246,6 +296,19 @@ class Settings:
         """Those of the CLI `options` that were given, as `--flag, --flag` ('' if none)."""
         given = sorted(option for option in options if self.cli.get(option) not in (None, (), []))
         return ", ".join("--" + option.replace("_", "-") for option in given)
+
+    def check_section(self, name: str, known: Iterable[str]) -> None:
+        """The `--config` section `name` (or a live control's) is an object of `known` keys:
+        a typo (`databse`) or a section that is a URL string is an error naming it."""
+        section = self.file.get(name)
+        if section is None:
+            return
+        if not isinstance(section, dict):
+            raise ConfigError(name, f"expected an object of settings, got {type(section).__name__}")
+        known = sorted(known)
+        for key in section:
+            if key not in known:
+                raise ConfigError(f"{name}.{key}", "unknown key (known: " + ", ".join(known) + ")")
 
     def secret(self, name: str) -> Optional[Any]:
         """A secret by name from any scope of the journal's `secrets`."""

@@ -25,6 +25,11 @@ class JournalError(ReplayError):
         super().__init__(f"{where}: {message}")
 
 
+class NotAJournal(JournalError):
+    """A JSON file that is no journal at all (an experiment, say): found in a directory
+    or by a glob, it is passed over; named on the command line, it is an error."""
+
+
 class ConfigError(ReplayError):
     """A target configuration that cannot be used: names the key at fault.
 

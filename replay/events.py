@@ -196,6 +196,8 @@ class Run:
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     controls: Tuple[Any, ...] = field(default=(), repr=False, compare=False)
     extension: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Read from the recorder's side file: its journal, when read too, is the fuller record.
+    from_side_file: bool = field(default=False, repr=False, compare=False)
     # chaostoolkit-prometheus' reference of the experiment (chaoslib's `experiment_hash`, or the
     # one a live control recorded) and the chaoslib that ran it: its pushgateway layout's labels.
     experiment_hash: Optional[str] = field(default=None, repr=False, compare=False)

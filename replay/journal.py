@@ -9,12 +9,16 @@ import gc
 import hashlib
 import glob
 import json
+import logging
+import math
 import os
+import re
+import stat
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from .errors import JournalError
+from .errors import JournalError, NotAJournal
 from .events import (
     ACTIVITY,
     EXPERIMENT,
@@ -33,9 +37,10 @@ from .events import (
     run_id_for,
 )
 
-__all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "PHASE_NAMES", "read_source", "read_journal",
+__all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "PHASE_NAMES", "read_runs", "read_source", "read_journal",
            "read_side_file", "journal_to_run", "recorded_extension", "error_text", "phase_name",
-           "activity_fields", "experiment_fields", "experiment_hash", "expand_inputs", "order", "cycle_collection_paused"]
+           "activity_fields", "experiment_fields", "experiment_hash", "expand_inputs", "find_inputs", "Input",
+           "order", "cycle_collection_paused"]
 
 EXTENSION_NAME = "chaostoolkit-replay"
 SIDE_FILE_MARKER = "side-file"
@@ -48,33 +53,50 @@ PHASE_NAMES = {
 }
 
 _KIND_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
+logger = logging.getLogger("chaostoolkit_replay")
 _ERROR_TEXT_LIMIT = 200
 
 
+def read_runs(path: str) -> List[Run]:
+    """The runs of a journal (one) or of a side file (one per header: several runs may
+    have appended to one fixed `events_path`), told apart by the side file's first line."""
+    data = _read_bytes(path)
+    if _starts_with_side_file_header(data):
+        return _side_file_runs(path, data)
+    return [_journal_run(path, data)]
+
+
 def read_source(path: str) -> Run:
-    """A journal or a side file, told apart by the side file's first line."""
-    return _read(path, side_file_allowed=True)
+    """The run of a journal or of a side file holding one run."""
+    return _only_run(path, read_runs(path))
 
 
 def read_journal(path: str) -> Run:
-    return _read(path, side_file_allowed=False)
+    return _journal_run(path, _read_bytes(path))
 
 
 def read_side_file(path: str) -> Run:
-    return _side_file_run(path, _read_bytes(path))
+    return _only_run(path, _side_file_runs(path, _read_bytes(path)))
 
 
-def _read(path: str, side_file_allowed: bool) -> Run:
-    data = _read_bytes(path)
-    if side_file_allowed and _starts_with_side_file_header(data):
-        return _side_file_run(path, data)
+def _only_run(path: str, runs: List[Run]) -> Run:
+    if len(runs) != 1:
+        raise JournalError(path, "", f"holds {len(runs)} runs (read them with read_runs)")
+    return runs[0]
+
+
+def _journal_run(path: str, data: bytes) -> Run:
     text = _decoded(path, data)
     # A large journal must not hold its bytes, its text and its objects at once.
     del data
     with cycle_collection_paused():
         document = _parsed_json(path, text)
+        may_hold_surrogates = _SURROGATE_ESCAPE.search(text) is not None
         del text
-        return journal_to_run(document, path)
+        run = journal_to_run(document, path)
+    if may_hold_surrogates:
+        _reject_lone_surrogates(path, run.events)
+    return run
 
 
 @contextmanager
@@ -97,7 +119,14 @@ def cycle_collection_paused():
 
 def _read_bytes(path: str) -> bytes:
     try:
-        with open(path, "rb") as handle:
+        # Opened without blocking and checked before reading: a FIFO would wait for a
+        # writer forever and /dev/zero would never end.
+        with open(path, "rb", opener=_without_blocking) as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(mode):
+                raise JournalError(path, "", "not a regular file (a FIFO, device or socket), not a journal")
             data = handle.read()
     except IsADirectoryError:
         raise JournalError(path, "", "is a directory, not a journal file") from None
@@ -110,13 +139,48 @@ def _read_bytes(path: str) -> bytes:
     return data
 
 
+def _without_blocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+# The recorder writes the header first, compact, its first key ours: a side file is told
+# by its first bytes, however long the header (a long title) and however big a journal.
+_SIDE_FILE_START = re.compile(rb'\s*\{\s*"' + EXTENSION_NAME.encode() + rb'"\s*:')
+
+
 def _starts_with_side_file_header(data: bytes) -> bool:
-    first = data[:4096].split(b"\n", 1)[0]
+    if not _SIDE_FILE_START.match(data):
+        return False
+    first = data.split(b"\n", 1)[0]
     try:
         header = json.loads(first)
     except (ValueError, RecursionError):
         return False
-    return isinstance(header, dict) and header.get(EXTENSION_NAME) == SIDE_FILE_MARKER
+    return _is_side_file_header(header)
+
+
+def _is_side_file_header(record: Any) -> bool:
+    return isinstance(record, dict) and record.get(EXTENSION_NAME) == SIDE_FILE_MARKER
+
+
+# A lone UTF-16 surrogate can only come in as a JSON escape (raw bytes would not be UTF-8).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _reject_lone_surrogates(path: str, events: Iterable[Event]) -> None:
+    """A lone surrogate (`"\\udc80"`) is not text: no sink can encode it, so an event
+    holding one is refused, naming where, instead of failing in a sink."""
+    for event in events:
+        texts = [("name", event.name), ("status", event.status), ("phase", event.phase),
+                 ("activity_type", event.activity_type)]
+        texts += [(f"tags.{key}", f"{key}{value}") for key, value in event.tags.items()]
+        texts += [(f"fields.{key}", f"{key}{value}") for key, value in event.fields.items()]
+        for where, text in texts:
+            if isinstance(text, str) and _SURROGATE.search(text):
+                raise JournalError(path, f"{event.kind} {event.id} {where}".encode("ascii", "backslashreplace").decode(),
+                                   "contains a lone UTF-16 surrogate (like \\udc80): not text")
 
 
 def _decoded(path: str, data: bytes) -> str:
@@ -138,6 +202,9 @@ def _parsed_json(path: str, text: str) -> Any:
         ) from None
     except RecursionError:
         raise JournalError(path, "", "JSON nested too deeply") from None
+    except ValueError:
+        # Python refuses integers of over 4,300 digits (CVE-2020-10735).
+        raise JournalError(path, "", "a number of more than 4,300 digits") from None
 
 
 class _Reader:
@@ -261,7 +328,7 @@ def _mapping(value: Any) -> Dict[str, Any]:
 def _reject_non_journals(reader: _Reader, journal: Dict[str, Any]) -> None:
     run = journal.get("run")
     if "experiment" not in journal or ("start" not in journal and "run" not in journal):
-        raise reader.fail("$", "not a chaostoolkit journal (no experiment/start/run)")
+        raise NotAJournal(reader.source, "$", "not a chaostoolkit journal (no experiment/start/run)")
     if isinstance(run, list) and any(_is_pre_1_0_entry(entry) for entry in run):
         raise reader.fail("$.run", "pre-1.0 (2017) journal format is not supported")
 
@@ -313,10 +380,20 @@ def _event_from_record(reader: _Reader, entry: Any, location: str) -> Event:
         raise reader.fail(location, f"missing key {error.args[0]!r}") from None
     except (TypeError, ValueError, OverflowError) as error:
         raise reader.fail(location, f"invalid event: {error}") from None
+    for key, value in event.fields.items():
+        if isinstance(value, (int, float)) and not _finite(value):
+            raise reader.fail(location, f"invalid event: fields.{key}: number out of range")
     if event.kind == MARK and (event.end is None or event.status == "unknown"):
         # Earlier recorders stamped marks `unknown` without an end: a mark is a succeeded instant.
         event = event.evolve(end=event.end or event.start, status="succeeded")
     return event
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer beyond any float: no sink stores it as a number
+        return False
 
 
 def experiment_fields(deviated: Any, steady_state_before_met: Optional[bool],
@@ -554,30 +631,53 @@ def order(events: Iterable[Event]) -> Tuple[Event, ...]:
     return tuple(sorted(events, key=lambda event: (event.start, _KIND_RANK[event.kind])))
 
 
-def _side_file_run(path: str, data: bytes) -> Run:
+def _side_file_runs(path: str, data: bytes) -> List[Run]:
     """The recorder's NDJSON side file: a header line, then events (a later line wins).
+    Each further header starts another run: runs sharing one fixed `events_path` append
+    to the same file, and each replays as itself.
 
-    A run killed mid-write leaves a partial last line: it is dropped, everything
-    before it is kept.
+    It is the crash-safe record: a run killed mid-write leaves a partial last line,
+    dropped; a line that is not a JSON object anywhere else (a cut line another run
+    appended after, a stray write) is skipped with a warning naming it; the rest is kept.
     """
     raw_lines = data.split(b"\n")
     while raw_lines and not raw_lines[-1].strip():
         raw_lines.pop()
-    header = _side_line(path, raw_lines[0], 1, last=False)
-    run_id = header.get("run_id")
-    if not isinstance(run_id, str) or not run_id:
-        raise JournalError(path, "line 1", "side file header has no run_id")
+    may_hold_surrogates = _SURROGATE_ESCAPE_BYTES.search(data) is not None
+    del data
     reader = _Reader(path)
+    runs: List[Run] = []
+    run_id: Optional[str] = None
     by_id: Dict[str, Event] = {}
-    for number, raw in enumerate(raw_lines[1:], start=2):
+    for number, raw in enumerate(raw_lines, start=1):
         if not raw.strip():
             continue
         record = _side_line(path, raw, number, last=number == len(raw_lines))
         if record is None:
             continue
+        if _is_side_file_header(record):
+            if run_id is not None:
+                runs.append(_side_file_run(path, run_id, by_id))
+            run_id, by_id = record.get("run_id"), {}
+            if not isinstance(run_id, str) or not run_id:
+                raise JournalError(path, f"line {number}", "side file header has no run_id")
+            continue
+        if run_id is None:
+            raise JournalError(path, f"line {number}", "not a side file: no chaostoolkit-replay header first")
         event = _event_from_record(reader, record, f"line {number}")
         by_id[event.id] = event
-    return Run(run_id, path, order(_ended_by_the_last_stamp(run_id, list(by_id.values()))))
+    if run_id is None:
+        raise JournalError(path, "", "not a side file: no chaostoolkit-replay header")
+    runs.append(_side_file_run(path, run_id, by_id))
+    if may_hold_surrogates:
+        for run in runs:
+            _reject_lone_surrogates(path, run.events)
+    return runs
+
+
+def _side_file_run(path: str, run_id: str, by_id: Dict[str, Event]) -> Run:
+    return Run(run_id, path, order(_ended_by_the_last_stamp(run_id, list(by_id.values()))),
+               from_side_file=True)
 
 
 def _ended_by_the_last_stamp(run_id: str, events: List[Event]) -> List[Event]:
@@ -616,32 +716,62 @@ def _with_duration(event: Event, end: datetime) -> Dict[str, Any]:
 
 
 def _side_line(path: str, raw: bytes, number: int, last: bool) -> Optional[Dict[str, Any]]:
+    """Line `number` as an object; None for a partial last line, and for a line that is
+    not a JSON object (skipped with a warning naming it)."""
     try:
-        record = json.loads(raw)
-    except ValueError as error:
+        # Decoded first: json.loads(bytes) would guess UTF-16 or UTF-32 for odd bytes.
+        record = json.loads(raw.decode("utf-8"))
+        problem = None if isinstance(record, dict) else "not a JSON object"
+    except RecursionError:
+        problem = "JSON nested too deeply"
+    except ValueError as error:  # invalid JSON or UTF-8, or a number too long
         if last:
             return None
-        raise JournalError(path, f"line {number}", f"invalid JSON: {error}") from None
-    except RecursionError:
-        raise JournalError(path, f"line {number}", "JSON nested too deeply") from None
-    if not isinstance(record, dict):
-        raise JournalError(path, f"line {number}", "expected a JSON object")
-    return record
+        problem = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"invalid JSON: {error}"
+    if problem is None:
+        return record
+    logger.warning(f"{path}: line {number}: skipped, {problem[:120]}; the other lines are replayed")
+    return None
 
 
-def expand_inputs(paths: Iterable[str]) -> List[str]:
+class Input(NamedTuple):
+    """A file to read, and whether the command named it (rather than a directory or a glob
+    it gave: there, a JSON file that is no journal, like the experiment, is not an error)."""
+
+    path: str
+    named: bool
+
+
+def find_inputs(paths: Iterable[str]) -> List[Input]:
     """Journals named on the command line: files as given, directories and globs
-    (`**` matching any depth of folders) expanded."""
-    expanded: List[str] = []
+    (`**` matching any depth of folders) expanded; each file once, however often it is
+    given or reached (a symlink loop under a `**` glob reaches one file by endless paths)."""
+    found: List[Input] = []
+    seen: set = set()
+
+    def add(path: str, named: bool) -> None:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            found.append(Input(path, named))
+
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(
+            matches = sorted(
                 name for pattern in ("*.json", "*.jsonl")
                 for name in glob.glob(os.path.join(path, pattern))
             )
-            expanded.extend(found or [path])
         elif any(char in path for char in "*?[") and not os.path.exists(path):
-            expanded.extend(sorted(glob.glob(path, recursive=True)) or [path])
+            matches = sorted(glob.glob(path, recursive=True))
         else:
-            expanded.append(path)
-    return expanded
+            matches = []
+        for match in matches:
+            add(match, named=False)
+        if not matches:
+            add(path, named=True)
+    return found
+
+
+def expand_inputs(paths: Iterable[str]) -> List[str]:
+    """The paths of `find_inputs`."""
+    return [item.path for item in find_inputs(paths)]

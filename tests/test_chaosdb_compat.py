@@ -25,7 +25,7 @@ from chaosreplay.sinks.grafana import targets as grafana_targets
 from chaosreplay.journal import read_journal
 from chaosreplay.sinks.influx import influx_config
 from chaosreplay.sinks.influx import targets as influx_targets
-from chaosreplay.sinks.influx_line import iter_chaosdb_lines
+from chaosreplay.sinks.influx_line import chaosdb_line, iter_chaosdb_lines
 from tests.conftest import JOURNALS
 from tests.grafana_standin import ADMIN_USER, EDITOR_TOKEN, grafana_pair  # noqa: F401 (fixture)
 from tests.influx_server import influx_db, influxd  # noqa: F401 (fixtures)
@@ -220,3 +220,19 @@ def test_the_chaosdb_layout_writes_only_what_chaosdb_recorded(influx_db):
     assert sorted((p["func"], p["scope"]) for p in points) == sorted(
         (e.fields["func"], scope) for e in python_actions for scope in ("before", "after"))
     assert influx_db.points() == []  # and nothing in our measurement
+
+
+# tests/test_influx_encoding.py, case by case.
+
+def test_one_field_payload():
+    assert chaosdb_line("measurement", fields={"field1": "value1"}) == 'measurement field1="value1"'
+
+
+def test_two_fields_payload():
+    assert chaosdb_line("measurement", fields={"field1": "value1", "field2": 123}) == \
+        'measurement field1="value1",field2=123'
+
+
+def test_fields_and_tags_payload():
+    assert chaosdb_line("measurement", fields={"field1": "value1", "field2": 123},
+                        tags={"tag1": "v1", "tag2": "v2"}) == 'measurement,tag1=v1,tag2=v2 field1="value1",field2=123'

@@ -1,7 +1,7 @@
 """Settings: precedence of sources, chaostoolkit references, masking."""
 import pytest
 
-from chaosreplay.config import Secret, Settings, as_credential, load_config_file, mask_url
+from chaosreplay.config import Secret, Settings, Unresolved, as_credential, load_config_file, mask_url
 from chaosreplay.errors import ConfigError
 from chaosreplay.variables import load_variables
 
@@ -48,7 +48,11 @@ def test_env_references_and_variables_are_resolved():
     )
     assert resolved.configuration["influxdb"] == {
         "host": "db.internal", "port": 8087, "database": "chaos", "http_endpoint": "/v1/write"}
-    assert resolved.secret("password") is None
+    # An unset variable without default is an error only where a target uses it, naming it.
+    unset = resolved.secret("password")
+    assert unset == Unresolved("environment variable NOPE is not set", "secrets.influx.password")
+    with pytest.raises(ConfigError, match="influx.password: environment variable NOPE is not set"):
+        as_credential(unset, "influx.password")
 
 
 def test_secret_lookup_across_scopes():

@@ -329,12 +329,15 @@ def test_side_file_last_line_wins_and_partial_tail_is_dropped(tmp_path):
     assert [e.to_dict() for e in replayed.events] == [e.to_dict() for e in run.events]
 
 
-def test_side_file_with_a_bad_middle_line_names_it(tmp_path):
-    header = {"chaostoolkit-replay": "side-file", "version": 1, "run_id": "r1"}
-    path = _write(tmp_path, "s.events.jsonl", json.dumps(header) + "\n{oops\n{}\n")
-    with pytest.raises(JournalError) as caught:
-        read_side_file(path)
-    assert caught.value.location == "line 2"
+def test_side_file_with_a_garbage_middle_line_skips_it_with_a_warning_naming_it(tmp_path, caplog):
+    run = read_journal(journal_path("generated-basic.json"))
+    lines = [json.dumps({"chaostoolkit-replay": "side-file", "version": 1, "run_id": run.run_id})]
+    lines += [json.dumps(event.to_dict()) for event in run.events]
+    lines.insert(3, "{oops")
+    path = _write(tmp_path, "s.events.jsonl", "\n".join(lines) + "\n")
+    assert read_side_file(path).events == run.events
+    [warning] = [record.getMessage() for record in caplog.records]
+    assert warning.startswith(f"{path}: line 4: skipped, invalid JSON")
 
 
 def _recorded_mark(run):
@@ -398,7 +401,7 @@ def test_a_good_recorded_mark_keeps_its_phase_tags_and_fields():
     assert mark in journal_to_run(journal, "j").events
 
 
-def test_deeply_nested_json_is_a_journal_error(tmp_path):
+def test_deeply_nested_json_is_a_journal_error(tmp_path, caplog):
     nested = "[" * 100_000 + "]" * 100_000
     journal = _write(tmp_path, "deep.json", '{"experiment": {"title": "x"}, "start": ' + nested + "}")
     with pytest.raises(JournalError) as caught:
@@ -406,10 +409,11 @@ def test_deeply_nested_json_is_a_journal_error(tmp_path):
     assert str(caught.value) == f"{journal}: JSON nested too deeply"
 
     header = json.dumps({"chaostoolkit-replay": "side-file", "version": 1, "run_id": "r1"})
-    side_file = _write(tmp_path, "deep.events.jsonl", header + "\n" + nested + "\n{}\n")
-    with pytest.raises(JournalError) as caught:
-        read_source(side_file)
-    assert (caught.value.location, caught.value.message) == ("line 2", "JSON nested too deeply")
+    side_file = _write(tmp_path, "deep.events.jsonl", header + "\n" + nested + "\n")
+    # The side file is the crash-safe record: the line is skipped, naming it, the rest read.
+    assert read_source(side_file).events == ()
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{side_file}: line 2: skipped, JSON nested too deeply; the other lines are replayed"]
 
 
 def test_deeply_nested_first_line_is_read_as_a_journal(tmp_path):

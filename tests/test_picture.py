@@ -27,7 +27,9 @@ DEVIATED = os.path.join(JOURNALS, "generated-deviated.json")
 ABORTED = os.path.join(JOURNALS, "generated-aborted.json")
 INTERRUPTED = os.path.join(JOURNALS, "generated-interrupted-sigterm.json")
 TAUBER = os.path.join(JOURNALS, "tauber-1.44.0-method-probe-failed.json")
-HOSTILE = '<script>alert("x")</script> \' " & ]]> </svg> \x00\x07\x1b[31m\n\ud800 end'
+# No lone surrogate (`\ud800`): the reader refuses a journal holding one (exit 3, see
+# tests/test_no_traceback.py), so none reaches a picture.
+HOSTILE = '<script>alert("x")</script> \' " & ]]> </svg> \x00\x07\x1b[31m\n end'
 
 
 def invoke(*args):
@@ -157,7 +159,7 @@ def test_hostile_names_are_escaped_in_svg_and_html(tmp_path):
 
     svg = invoke(str(path), "--format", "svg")
     assert svg.exit_code == 0
-    root = parsed_svg(svg.stdout)  # well-formed XML despite NUL, ESC, surrogates and `]]>`
+    root = parsed_svg(svg.stdout)  # well-formed XML despite NUL, ESC and `]]>`
     assert "<script" not in svg.stdout and "<img" not in svg.stdout
     title = next(text for text in root.iter(f"{SVG}text") if text.get("class") == "run-title")
     assert title.text.startswith('<script>alert("x")</script> \' " & ]]> </svg> \\x00\\x07\\x1b[31m\\n')

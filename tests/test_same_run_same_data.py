@@ -24,21 +24,25 @@ pytestmark = [pytest.mark.servers, pytest.mark.e2e]
 RECORDER_TAGS = {"team": "sre"}
 
 
-def _recorded_run(tmp_path, influx=None):
+def _recorded_run(tmp_path, influx=None, side_file="run.events.jsonl", title="live e2e", name="tagged"):
     """A real `chaos run` with the recorder's tags (and a live InfluxDB control when `influx`
-    is (url, database)); (journal path, side file path)."""
-    side_file = str(tmp_path / "run.events.jsonl")
+    is (url, database)), its side file `side_file` in `tmp_path` (None: the recorder's default
+    name there); (journal path, side file path)."""
+    arguments = {"tags": RECORDER_TAGS}
+    if side_file:
+        arguments["events_path"] = str(tmp_path / side_file)
     controls = [{"name": "chaostoolkit-replay", "provider": {
-        "type": "python", "module": "chaosreplay.controls.recorder",
-        "arguments": {"events_path": side_file, "tags": RECORDER_TAGS}}}]
+        "type": "python", "module": "chaosreplay.controls.recorder", "arguments": arguments}}]
     if influx:
         url, database = influx
         controls.append({"name": "influx", "provider": {
             "type": "python", "module": "chaosreplay.controls.influx",
             "arguments": {"url": url, "database": database}}})
-    completed, _, journal_path = chaos_run(tmp_path, "tagged", experiment(controls))
+    completed, _, journal_path = chaos_run(tmp_path, name, experiment(controls, title=title))
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return journal_path, side_file
+    if side_file is None:
+        [side_file] = [found for found in os.listdir(tmp_path) if found.endswith(".events.jsonl")]
+    return journal_path, str(tmp_path / side_file)
 
 
 def _replay(*arguments):

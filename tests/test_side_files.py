@@ -5,6 +5,9 @@ exactly a prefix of the lines, so a killed run is that prefix), and replays go
 to real servers: influxd, the pushgateway and the Grafana stand-in.
 """
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -12,13 +15,15 @@ from click.testing import CliRunner
 
 from chaosreplay.cli import replay
 from chaosreplay.events import epoch_ms, parse_time
-from chaosreplay.journal import read_side_file
+from chaosreplay.journal import read_journal, read_runs, read_side_file, read_source
 from tests.grafana_standin import EDITOR_TOKEN, grafana  # noqa: F401 (fixtures)
-from tests.influx_server import influx_db, influxd  # noqa: F401 (fixtures)
+from tests.influx_server import influx_db, influxd, stored_events  # noqa: F401 (fixtures)
 from tests.prometheus_servers import pushgateway  # noqa: F401 (fixtures)
 from tests.test_same_run_same_data import _recorded_run
 
 pytestmark = [pytest.mark.servers, pytest.mark.e2e]
+
+CHAOS_REPLAY = os.path.join(os.path.dirname(sys.executable), "chaos-replay")
 
 
 def _cut_while_running(side_file, activity):
@@ -65,3 +70,58 @@ def test_a_killed_runs_side_file_replays_as_interrupted_everywhere(tmp_path, inf
     assert any(line.startswith("chaostoolkit_experiment_in_progress{") and line.endswith(" 0") for line in mine)
     assert any(line.startswith("chaostoolkit_experiment_status{") and 'status="interrupted"' in line
                and line.endswith(" 1") for line in mine), mine
+
+
+def _replay(*arguments):
+    return CliRunner().invoke(replay, [*map(str, arguments)], catch_exceptions=False)
+
+
+def test_two_runs_sharing_a_fixed_events_path_each_replay_as_themselves(tmp_path, influx_db):
+    first_journal, side_file = _recorded_run(tmp_path, name="first")
+    second_journal, same_side_file = _recorded_run(tmp_path, name="second")
+    assert same_side_file == side_file
+    runs = read_runs(side_file)
+    journals = [read_journal(first_journal), read_journal(second_journal)]
+    assert [run.run_id for run in runs] == [run.run_id for run in journals]
+    assert [run.events for run in runs] == [run.events for run in journals]
+
+    result = _replay(side_file, "--influx-url", influx_db.url, "--influx-database", influx_db.name)
+    assert result.exit_code == 0, result.output
+    assert stored_events(influx_db.url, influx_db.name) == sum(len(run.events) for run in journals)
+
+
+def test_a_title_over_4_kb_is_still_a_side_file(tmp_path):
+    title = "a very long title " * 300
+    journal_path, side_file = _recorded_run(tmp_path, title=title)
+    with open(side_file, encoding="utf-8") as handle:
+        assert len(handle.readline()) > 4096
+    run = read_source(side_file)
+    assert run.title == title and run.events == read_journal(journal_path).events
+
+
+def test_a_garbage_line_in_the_middle_is_skipped_naming_it_and_the_rest_replays(tmp_path, influx_db):
+    journal_path, side_file = _recorded_run(tmp_path)
+    with open(side_file, encoding="utf-8") as handle:
+        lines = handle.readlines()
+    lines.insert(5, "\x00\x00garbage from a disk that lost a block\n")
+    with open(side_file, "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+
+    completed = subprocess.run([CHAOS_REPLAY, side_file, "--influx-url", influx_db.url, "--influx-database",
+                                influx_db.name], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.startswith(f"chaos-replay: WARNING: {side_file}: line 6: skipped, invalid JSON")
+    assert len(completed.stderr.splitlines()) == 1
+    assert stored_events(influx_db.url, influx_db.name) == len(read_journal(journal_path).events)
+
+
+def test_the_directory_chaos_run_left_replays_as_one_run(tmp_path, influx_db):
+    journal_path, side_file = _recorded_run(tmp_path, side_file=None)
+    assert {name.rsplit(".", 1)[-1] for name in os.listdir(tmp_path)} >= {"json", "jsonl"}  # experiment too
+    run = read_journal(journal_path)
+
+    result = _replay(tmp_path, "--influx-url", influx_db.url, "--influx-database", influx_db.name)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout.count(f"run {run.run_id}") == 1
+    assert stored_events(influx_db.url, influx_db.name) == len(run.events)

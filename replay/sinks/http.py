@@ -137,6 +137,10 @@ class Credentials:
         return None
 
 
+# What requests refuses in a host name (a traceback when the request is built): found first.
+_BAD_HOST_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`]")
+
+
 def base_url(value: Any, key: str) -> BaseUrl:
     """An http(s)://host[:port] URL from the configuration; ConfigError naming `key` otherwise.
 
@@ -155,6 +159,8 @@ def base_url(value: Any, key: str) -> BaseUrl:
             parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(key, f"expected an http(s)://host[:port] URL, got {mask_url(url)!r}")
+    if _BAD_HOST_CHARACTERS.search(parts.hostname):
+        raise ConfigError(key, f"the host holds a space or another character no host name has, in {mask_url(url)!r}")
     try:
         port = parts.port
     except ValueError:

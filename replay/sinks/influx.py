@@ -43,6 +43,11 @@ LAYOUTS = (OUR_LAYOUT, CHAOSDB_LAYOUT)
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
+# The keys of the `influx` section of `--config` (and of the live controls): a key read
+# below must be listed here, or a section holding it is refused as a typo.
+SECTION_KEYS = ("url", "database", "retention_policy", "username", "password", "token", "org", "bucket",
+                "version", "measurement", "create_database", "gzip", "batch_size", "timeout", "retries",
+                "ca_bundle", "verify_tls", "layout", CHAOSDB_DEFAULTS_KEY)
 _REPORTED_REJECTIONS = 5
 # What InfluxDB answers a write it stored (1.x and 2.x alike); any other 2xx
 # comes from something else (a login page, a proxy) and stored nothing.
@@ -135,6 +140,7 @@ def targets(settings: Settings) -> List["InfluxTarget"]:
 
 def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     """The InfluxDB target configured in `settings`, None if there is none."""
+    settings.check_section("influx", SECTION_KEYS)
     chaosdb = settings.configuration.get("influxdb")
     if not isinstance(chaosdb, dict):
         # chaosreplay.controls.influx declared as chaosdb.influx was, and no configuration.influxdb:
@@ -184,11 +190,11 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     config = InfluxConfig(
         url=base.url,
         version=version,
-        database=pick("database", default=CHAOSDB_DEFAULTS["database"] if chaosdb is not None else None,
-                      chaosdb_key="database"),
-        retention_policy=pick("retention_policy"),
-        org=pick("org"),
-        bucket=bucket,
+        database=_optional_name(pick("database", default=CHAOSDB_DEFAULTS["database"] if chaosdb is not None else None,
+                                     chaosdb_key="database"), "influx.database"),
+        retention_policy=_optional_name(pick("retention_policy"), "influx.retention_policy"),
+        org=_optional_name(pick("org"), "influx.org"),
+        bucket=_optional_name(bucket, "influx.bucket"),
         username=as_credential(username, "influx.username") if username else None,
         password=Secret(as_credential(password, "influx.password")) if password else None,
         token=Secret(as_credential(token, "influx.token")) if token else None,
@@ -203,6 +209,11 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
     )
     _check(config)
     return config
+
+
+def _optional_name(value: Any, key: str) -> Optional[str]:
+    """A database, retention policy, org or bucket: a string (a list or a number is an error)."""
+    return None if value is None else as_text(value, key, numbers=False)
 
 
 def _chaosdb_url(chaosdb: Dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "CHAOSDB_MEASUREMENT",
     "chaosdb_writes",
     "iter_chaosdb_lines",
+    "chaosdb_line",
 ]
 
 DEFAULT_MEASUREMENT = "chaostoolkit_events"
@@ -249,15 +250,36 @@ def iter_chaosdb_lines(run: Run, measurement: str = CHAOSDB_MEASUREMENT) -> Iter
     for event in run.events:
         if not chaosdb_writes(event):
             continue
-        fields = f'type={_string_field("python")}'
-        for name in ("module", "func"):
-            if isinstance(event.fields.get(name), str):
-                fields += f",{name}={_string_field(event.fields[name])}"
+        fields = {"type": "python", **{name: event.fields[name] for name in ("module", "func")
+                                       if isinstance(event.fields.get(name), str)}}
         moments = [("before", event.start)] + ([("after", event.end)] if event.end is not None else [])
         for scope, moment in moments:
-            series = (f"{_measurement(measurement)},experiment={CHAOSDB_EXPERIMENT_TAG},scope={scope}")
             timestamp = (moment - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event.id)
-            while (series, timestamp) in taken:
+            while (scope, timestamp) in taken:
                 timestamp += 1
-            taken.add((series, timestamp))
-            yield EventLine(event.id, f"{series} {fields} {timestamp}")
+            taken.add((scope, timestamp))
+            tags = {"experiment": CHAOSDB_EXPERIMENT_TAG, "scope": scope}
+            yield EventLine(event.id, chaosdb_line(measurement, fields, tags, timestamp))
+
+
+def chaosdb_line(measurement: str, fields: dict, tags: Optional[dict] = None,
+                 timestamp: Optional[int] = None) -> str:
+    """A point as chaosdb's `encode_payload_in_line_protocol` wrote it: tags sorted and bare,
+    string fields quoted, numbers as they are, dicts left out; then the time, if any.
+
+    Escaped where chaosdb was not (a space or comma in a value broke its lines).
+    """
+    series = _measurement(measurement) + "".join(f",{_key(key)}={_tag_value(str(tags[key]))}"
+                                                   for key in sorted(tags or {}))
+    values = []
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            continue
+        if isinstance(value, str):
+            values.append(f"{_key(key)}={_string_field(value)}")
+        elif isinstance(value, bool):
+            values.append(f"{_key(key)}={'true' if value else 'false'}")
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            values.append(f"{_key(key)}={value}")
+    line = f"{series} {','.join(values)}"
+    return line if timestamp is None else f"{line} {timestamp}"

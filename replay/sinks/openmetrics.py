@@ -36,6 +36,7 @@ OPTIONS = [
 
 
 def targets(settings: Settings) -> List["OpenMetricsTarget"]:
+    settings.check_section("openmetrics", ("path",))
     path = settings.pick(cli="openmetrics", env="OPENMETRICS_FILE", file="openmetrics.path")
     if path is None:
         return []

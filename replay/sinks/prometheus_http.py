@@ -38,16 +38,21 @@ class Endpoint(Credentials):
                                     auth=self.basic_auth, verify=self.verify, **kwargs)
 
 
+# Keys every endpoint section takes; each sink adds its own.
+ENDPOINT_KEYS = ("url", "username", "password", "token", "ca_bundle", "verify_tls", "timeout", "retries")
+
+
 def endpoint_settings(
     settings: Settings, section: str, env_prefix: str, cli: Optional[Dict[str, str]] = None,
-    url_aliases: Sequence[str] = (),
+    url_aliases: Sequence[str] = (), other_keys: Sequence[str] = (),
 ) -> Optional[Tuple[Endpoint, Callable[..., Any]]]:
     """The endpoint of `section` and a `pick(key, default)` for its other keys; None without a URL.
 
     `cli` maps section keys to CLI option names; `url_aliases` are other keys of
-    the section that may hold the URL (chaostoolkit-prometheus' `pushgateway_url`).
-    Errors name the key at fault.
+    the section that may hold the URL (chaostoolkit-prometheus' `pushgateway_url`);
+    `other_keys` the sink's own keys. Errors name the key at fault (an unknown one too).
     """
+    settings.check_section(section, (*ENDPOINT_KEYS, *url_aliases, *other_keys))
     cli = cli or {}
 
     def pick(key: str, default: Any = None) -> Any:

@@ -95,7 +95,8 @@ def pushgateway_config(settings: Settings) -> Optional[PushgatewayConfig]:
     """The pushgateway configured in `settings`, None if there is none."""
     found = endpoint_settings(settings, "pushgateway", "PUSHGATEWAY",
                               cli={"url": "pushgateway_url", "job": "pushgateway_job"},
-                              url_aliases=("pushgateway_url",))
+                              url_aliases=("pushgateway_url",),
+                              other_keys=("job", "grouping_key", "trace_id", "experiment_ref", "delete_at_end", "layout"))
     if found is None:
         return None
     endpoint, pick = found

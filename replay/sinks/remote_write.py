@@ -70,7 +70,7 @@ def targets(settings: Settings) -> List["RemoteWriteTarget"]:
 
 def remote_write_config(settings: Settings) -> Optional[RemoteWriteConfig]:
     found = endpoint_settings(settings, "prometheus_remote_write", "PROMETHEUS_REMOTE_WRITE",
-                              cli={"url": "prometheus_remote_write"})
+                              cli={"url": "prometheus_remote_write"}, other_keys=("batch_size",))
     if found is None:
         return None
     endpoint, pick = found
