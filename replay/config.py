@@ -182,9 +182,21 @@ def load_config_file(path: Optional[str]) -> Dict[str, Any]:
         raise ConfigError(
             "--config", f"{path}: line {error.lineno} column {error.colno}: {error.msg}"
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError("--config", f"{path}: not UTF-8 text") from None
+    except (ValueError, RecursionError):  # a number of over 4,300 digits, or nesting
+        raise ConfigError("--config", f"{path}: a number too long or objects nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError("--config", f"{path}: expected a JSON object")
+    unknown = sorted(set(data) - set(CONFIG_SECTIONS))
+    if unknown:
+        # chaosdb's `influxdb` here would otherwise be ignored, and nothing sent.
+        raise ConfigError("--config", f"{path}: unknown section {unknown[0]!r} (known: {', '.join(CONFIG_SECTIONS)})")
     return data
+
+
+# The sections of a `--config` file, one per sink.
+CONFIG_SECTIONS = ("grafana", "influx", "openmetrics", "prometheus_remote_write", "pushgateway")
 
 
 def resolve_env_references(value: Any, env: Mapping[str, str], location: str = "configuration") -> Any:

@@ -37,6 +37,8 @@ def _load_var_file(path: str, values: Dict[str, Any], env: Dict[str, str]) -> No
             content = handle.read()
     except OSError as error:
         raise ConfigError(key, f"cannot read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(key, f"not UTF-8 text (byte {error.start})") from None
     extension = os.path.splitext(path)[1].lower()
     if extension in (".json", ".yaml", ".yml"):
         import yaml
@@ -44,6 +46,8 @@ def _load_var_file(path: str, values: Dict[str, Any], env: Dict[str, str]) -> No
             data = json.loads(content) if extension == ".json" else yaml.safe_load(content)
         except (ValueError, yaml.YAMLError) as error:
             raise ConfigError(key, f"not valid {extension[1:].upper()}: {_first_line(error)}") from None
+        except RecursionError:
+            raise ConfigError(key, "nested too deeply") from None
         if data is None:
             return
         if not isinstance(data, dict):

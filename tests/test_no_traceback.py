@@ -36,6 +36,13 @@ def _write(directory, name, text):
     return path
 
 
+def _write_bytes(directory, name, data):
+    path = os.path.join(directory, name)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return path
+
+
 def _with_influx(database):
     """A journal whose chaosdb `configuration.influxdb` names `database`."""
     return json.dumps(_journal(configuration={"influxdb": {"host": "127.0.0.1", "port": 9, "database": database}}))
@@ -157,6 +164,15 @@ ODD_CONFIGURATIONS = [
      EXIT_INVALID_CONFIG, "configuration influx.databse: unknown key"),
     ("config-unknown-pushgateway-key", lambda d: _config_file(d, {"pushgateway": {"url": UNUSED_PORT_URL, "jobb": "x"}}),
      EXIT_INVALID_CONFIG, "configuration pushgateway.jobb: unknown key"),
+    ("config-unknown-section", lambda d: _config_file(d, {"influxdb": {"url": UNUSED_PORT_URL}}),
+     EXIT_INVALID_CONFIG, "unknown section 'influxdb'"),
+    ("config-not-utf8", lambda d: ["--config", _write_bytes(d, "latin1.json", b'{"influx": {"database": "\xe9"}}'),
+                                   GOOD], EXIT_INVALID_CONFIG, "not UTF-8 text"),
+    ("var-file-not-utf8", lambda d: [GOOD, "--var-file", _write_bytes(d, "vars.env", b"X=\xe9\n")],
+     EXIT_INVALID_CONFIG, "--var-file"),
+    ("var-file-nested-5000-deep", lambda d: [GOOD, "--var-file", _write(d, "vars.json", '{"configuration": {"x": '
+                                                                         + "[" * 5000 + "]" * 5000 + "}}")],
+     EXIT_INVALID_CONFIG, "nested too deeply"),
     ("unresolved-variable", lambda d: [*_unresolved_variable(d), "--dry-run"],
      EXIT_INVALID_CONFIG, "influx.database: ${influx_db} is not defined"),
     ("unset-secret-variable", lambda d: [*_unset_secret_variable(d), "--dry-run"],
