@@ -91,8 +91,10 @@ class LiveShipping:
         self.policy = LivePolicy.from_arguments({k: options.get(k) for k in POLICY_KEYS})
         # No section named: every live-capable sink, from chaosdb's keys of the configuration.
         requested = dict(sections) or {section: {} for section in SECTIONS}
+        # The experiment's sections are the journal's: the environment's credentials go only
+        # to the environment's URLs (INFLUX_URL, ...), the sections' only to their own.
         settings = Settings(
-            file={key: _with_live_defaults(value) for key, value in requested.items()},
+            controls={key: _with_live_defaults(value) for key, value in requested.items()},
             configuration=configuration, secrets=secrets,
         )
         self.targets = []
@@ -158,6 +160,7 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
     recorder = install(event_registry, events_path=options.get("events_path"), tags=options.get("tags"))
     if recorder is None:
         return None
+    recorder.know_secrets(configuration, secrets)
     try:
         shipping = LiveShipping(sections, options, configuration, secrets, name=name, experiment=experiment)
     except ConfigError as error:

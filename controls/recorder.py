@@ -33,6 +33,8 @@ import chaoslib
 from chaoslib.exceptions import InterruptExecution
 
 from chaosreplay import CONTROL_PACKAGES
+from chaosreplay.config import Redactor, Settings, known_secrets
+from chaosreplay.errors import ConfigError
 from chaosreplay.events import (
     ACTIVITY,
     EXPERIMENT,
@@ -46,6 +48,7 @@ from chaosreplay.events import (
     mark_id,
     parse_time,
     phase_id,
+    redacted_event,
     run_id_for,
 )
 from chaosreplay.journal import (
@@ -276,6 +279,8 @@ class Recorder(RunEventHandler):
         # Per thread: (the activity dict chaoslib passed, its event id).
         self._running: Dict[int, Tuple[Any, str]] = {}
         self._finished = False
+        # The run's known secrets (an http action's URL with a token fails with it in its error).
+        self.redactor = Redactor()
 
     # -- API for controls built on the recorder -------------------------------------------
 
@@ -355,6 +360,7 @@ class Recorder(RunEventHandler):
             node = journal.get("node") or ""
             self._run_id = run_id_for(title, start_text, node)
             _active.append(self)
+            self._know_experiment_secrets(experiment)
             self._open_side_file(title, start_text, node)
             self._stamp(Event(
                 id=experiment_id(self._run_id),
@@ -463,7 +469,8 @@ class Recorder(RunEventHandler):
             fields = dict(started.fields)
             start = _journal_time(run.get("start"), started.start)
             fields["duration"] = (end - start).total_seconds()
-            error = error_text(run.get("exception"))
+            # Masked before it is shortened, so no part of a secret survives the cut.
+            error = error_text(self.redactor.value(run.get("exception")))
             if error:
                 fields["error"] = error
             status = run.get("status")
@@ -538,8 +545,28 @@ class Recorder(RunEventHandler):
             "node": node,
         })
 
+    def know_secrets(self, configuration: Any = None, secrets: Any = None) -> None:
+        """Mask these values (chaoslib's resolved configuration and secrets) in every event from now on."""
+        with self._lock:
+            self.redactor.add(known_secrets(configuration if isinstance(configuration, Mapping) else {},
+                                            secrets if isinstance(secrets, Mapping) else {}))
+
+    def _know_experiment_secrets(self, experiment: Any) -> None:
+        """The experiment's own secrets and credentials, `{"type": "env"}` resolved as chaoslib does."""
+        if not isinstance(experiment, Mapping):
+            return
+        configuration, secrets = experiment.get("configuration"), experiment.get("secrets")
+        try:
+            settings = Settings(configuration=configuration if isinstance(configuration, Mapping) else {},
+                                secrets=secrets if isinstance(secrets, Mapping) else {})
+        except ConfigError:  # a `${...}` chaoslib would refuse too: the values as written
+            self.redactor.add(known_secrets({}, secrets if isinstance(secrets, Mapping) else {}))
+            return
+        self.redactor.add(settings.known_secrets())
+
     def _stamp(self, event: Event) -> None:
-        """Keep, write and announce `event` (lock held)."""
+        """Keep, write and announce `event` (lock held), the run's known secrets masked."""
+        event = redacted_event(event, self.redactor)
         self._events[event.id] = event
         if self._side_file is not None:
             self._side_file.write(event)
@@ -759,10 +786,13 @@ def install(event_registry: Any = None, events_path: Any = None, tags: Any = Non
 
 
 def configure_control(event_registry: Any = None, events_path: Any = None, tags: Any = None,
-                      **arguments) -> None:
-    """chaoslib's entry point; `arguments` absorbs whatever else chaoslib passes."""
+                      configuration: Any = None, secrets: Any = None, **arguments) -> None:
+    """chaoslib's entry point; `arguments` absorbs whatever else chaoslib passes. The run's
+    configuration and secrets, resolved by chaoslib, are masked in every event recorded."""
     try:
-        install(event_registry, events_path=events_path, tags=tags)
+        recorder = install(event_registry, events_path=events_path, tags=tags)
+        if recorder is not None:
+            recorder.know_secrets(configuration, secrets)
     except Exception as error:
         _warn_once("install", f"the recorder could not start ({type(error).__name__}: {error})")
 

@@ -12,7 +12,7 @@ from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 import click
 
 from . import __version__
-from .config import Settings, load_config_file
+from .config import Redactor, Settings, load_config_file
 from .dashboards.command import WithDashboardSubcommand
 from .dashboards.provision import provision_dashboards
 from .delivery import DELIVERIES_KEY, sections_from_controls, undelivered_run
@@ -32,6 +32,7 @@ from .pipeline import Lane, read_ahead
 from .redelivery import read_record, record_path, write_record
 from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
+from .sinks.http import Credentials
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
 
@@ -101,11 +102,14 @@ def _with_sink_options(command):
 @click.option("--only-undelivered", is_flag=True,
               help="Send each target only the events the run's live delivery recorded as missed "
                    "(and an earlier re-send left missing: <journal>.redelivered).")
+@click.option("--no-journal-targets", "no_journal_targets", is_flag=True,
+              help="Ignore the targets the journal names (its configuration and live controls): send only to "
+                   "what the flags, environment and --config name.")
 @click.option("--verbose", is_flag=True, help="Log details (each retry and its cause) to stderr.")
 @_with_sink_options
 @click.version_option(__version__, prog_name="chaos-replay")
 def replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-           config_path, only_undelivered, verbose, **sink_options):
+           config_path, only_undelivered, no_journal_targets, verbose, **sink_options):
     """Show a Chaos Toolkit run's timeline and ship its events to dashboards.
 
     JOURNALS are journal.json files, the recorder's side files (*.events.jsonl),
@@ -122,7 +126,7 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
     try:
         with cycle_collection_paused():
             _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-                    config_path, only_undelivered, sink_options)
+                    config_path, only_undelivered, sink_options, journal_targets=not no_journal_targets)
     except KeyboardInterrupt:
         _error("interrupted: the runs being sent may be partly delivered; "
                "replaying them again is safe (the same points and annotations are updated)")
@@ -134,7 +138,7 @@ def replay(journals, output_format, dry_run, shift_to, tags, only_actions, varia
 
 
 def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, variables, var_files,
-            config_path, only_undelivered, sink_options):
+            config_path, only_undelivered, sink_options, journal_targets=True):
     exit_code = EXIT_OK
     try:
         _check_tags_are_text(tags)
@@ -182,7 +186,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     inputs = _without_side_file_twins(inputs)
 
     shared = _SharedTargets()
-    config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared)
+    config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared, journal_targets)
     if config_failed:
         sys.exit(EXIT_INVALID_CONFIG)
     if sink_options.get("grafana_dashboard"):
@@ -195,11 +199,12 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 
     def runs() -> Iterator[Tuple[Optional[Run], list, Optional[JournalError]]]:
         for item in inputs:
+            # Known secrets are masked before anything is shown or sent.
             if item.run is not None:
-                yield item.run, item.targets, None
+                yield item.run.redacted(item.redactor), item.targets, None
                 continue
             try:
-                yield prepared(item.path, item.index), item.targets, None
+                yield prepared(item.path, item.index).redacted(item.redactor), item.targets, None
             except JournalError as error:  # changed since it was first read
                 yield None, item.targets, error
 
@@ -217,13 +222,15 @@ class _Input:
     """A run to replay: the file it is read from (and which of the file's runs: a side file
     may hold several), its run if kept, its targets."""
 
-    __slots__ = ("path", "index", "run", "targets", "settings_run")
+    __slots__ = ("path", "index", "run", "targets", "settings_run", "redactor")
 
     def __init__(self, path: str, run: Optional[Run], settings_run: Optional[Run] = None, index: int = 0):
         self.path = path
         self.index = index
         self.run = run
         self.targets: list = []
+        # The run's known secrets, masked in its events (`Redactor`).
+        self.redactor = Redactor()
         # The run targets are resolved from, when it is not kept.
         self.settings_run = settings_run if run is None else run
 
@@ -391,12 +398,14 @@ def _by_server(targets) -> List[Tuple[str, list]]:
     return list(groups.items())
 
 
-def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared) -> bool:
+def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared, journal_targets=True) -> bool:
     """Every target of every run, before anything is sent; config errors all reported.
     Returns whether one was found.
 
     Precedence: flags, environment, --config, the journal's live controls, then
-    its configuration (chaosdb keys) and secrets.
+    its configuration (chaosdb keys) and secrets; without `journal_targets` only the
+    first three. Each input also gets its run's known secrets: the journal's and the
+    credentials of its targets.
     """
     failed, reported = False, set()
     modules = sink_modules()
@@ -404,18 +413,20 @@ def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared
     for item in inputs:
         run = item.settings_run
         # The journal's live controls name targets too, below --config.
-        file_layer = {**sections_from_controls(run.controls), **config_file}
         targets = []
         try:
-            settings = Settings(cli=sink_options, env=env, file=file_layer,
-                                configuration=run.configuration, secrets=run.secrets,
-                                variables=config_vars)
+            journal = Settings(cli=sink_options, env=env, file=config_file,
+                               controls=sections_from_controls(run.controls),
+                               configuration=run.configuration, secrets=run.secrets, variables=config_vars)
+            settings = journal if journal_targets else Settings(cli=sink_options, env=env, file=config_file,
+                                                                variables=config_vars)
         except ConfigError as error:  # a configuration too deeply nested to be read
             failed = True
             _error(f"{run.source}: {error}")
             modules_to_try = ()
         else:
             modules_to_try = modules
+            item.redactor = Redactor(journal.known_secrets())
         for module in modules_to_try:
             try:
                 for target in module.targets(settings):
@@ -439,9 +450,19 @@ def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared
                     reported.add(message)
                     _error(message)
         item.targets = targets
+        item.redactor.add(_credentials_of(targets))
         if item.run is None:
             item.settings_run = None  # read again when its turn comes
     return failed
+
+
+def _credentials_of(targets) -> Iterator[Any]:
+    """The passwords and tokens the targets send: masked in the run's events too."""
+    for target in targets:
+        config = getattr(target, "config", None)
+        for holder in (config, getattr(config, "endpoint", None)):
+            if isinstance(holder, Credentials):
+                yield from (holder.password, holder.token)
 
 
 def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
@@ -558,7 +579,7 @@ def _error(message: str) -> None:
 
 
 def _warning(message: str) -> None:
-    click.echo(f"chaos-replay: warning: {message}", err=True)
+    click.echo(f"chaos-replay: warning: {printable(message)}", err=True)
 
 
 def main():

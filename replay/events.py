@@ -27,6 +27,7 @@ __all__ = [
     "format_time",
     "epoch_ms",
     "json_type_name",
+    "redacted_event",
 ]
 
 EXPERIMENT = "experiment"
@@ -206,6 +207,14 @@ class Run:
     def with_events(self, events) -> "Run":
         return replace(self, events=tuple(events))
 
+    def redacted(self, redactor) -> "Run":
+        """The run with its known secrets, and the user information of URLs in error texts,
+        masked in every event (`chaosreplay.config.Redactor`)."""
+        events = tuple(redacted_event(event, redactor) for event in self.events)
+        if all(new is old for new, old in zip(events, self.events)):
+            return self
+        return self.with_events(events)
+
     @property
     def experiment(self) -> Optional[Event]:
         for event in self.events:
@@ -217,6 +226,19 @@ class Run:
     def title(self) -> str:
         experiment = self.experiment
         return experiment.name if experiment else ""
+
+
+def redacted_event(event: Event, redactor) -> Event:
+    """`event` with the secrets `redactor` knows masked in its name, tags and fields (an
+    activity's error, an interruption's reason, a mark's fields); the same event if none is there."""
+    if not redactor and not any(isinstance(value, str) and "@" in value for value in event.fields.values()):
+        return event  # nothing known to mask, and no URL with user information: most events
+    name = redactor.text(event.name)
+    tags = redactor.value(dict(event.tags))
+    fields = redactor.value(dict(event.fields))
+    if name == event.name and tags == event.tags and fields == event.fields:
+        return event
+    return event.evolve(name=name, tags=tags, fields=fields)
 
 
 def parse_time(value: Any) -> datetime:

@@ -1,7 +1,7 @@
 """Settings: precedence of sources, chaostoolkit references, masking."""
 import pytest
 
-from chaosreplay.config import Secret, Settings, Unresolved, as_credential, load_config_file, mask_url
+from chaosreplay.config import EnvReference, Secret, Settings, Unresolved, as_credential, load_config_file, mask_url
 from chaosreplay.errors import ConfigError
 from chaosreplay.variables import load_variables
 
@@ -35,7 +35,7 @@ def test_empty_cli_values_and_empty_env_do_not_shadow_lower_layers():
     assert resolved.pick(cli="tags", env="X", file="a.b") == 1
 
 
-def test_env_references_and_variables_are_resolved():
+def test_env_references_and_variables_are_resolved_credentials_only():
     resolved = settings(
         env={"INFLUX_HOST": "db.internal"},
         configuration={
@@ -46,8 +46,10 @@ def test_env_references_and_variables_are_resolved():
         secrets={"influx": {"password": {"type": "env", "key": "NOPE"}}},
         variables={"db": "chaos", "prefix": "v1"},
     )
+    # Only a credential takes the environment's value; the host keeps a reference refused when used.
     assert resolved.configuration["influxdb"] == {
-        "host": "db.internal", "port": 8087, "database": "chaos", "http_endpoint": "/v1/write"}
+        "host": EnvReference("INFLUX_HOST", "db.internal"), "port": 8087, "database": "chaos",
+        "http_endpoint": "/v1/write"}
     # An unset variable without default is an error only where a target uses it, naming it.
     unset = resolved.secret("password")
     assert unset == Unresolved("environment variable NOPE is not set", "secrets.influx.password")
@@ -122,7 +124,7 @@ def test_bad_env_file_line_is_named(tmp_path):
     assert str(caught.value) == f"configuration --var-file {env_file}: line 2: expected NAME=VALUE"
 
 
-def test_dollar_references_resolve_from_the_journal_configuration_and_secrets():
+def test_dollar_references_resolve_from_the_journal_configuration_and_secrets_in_the_journal():
     resolved = settings(
         configuration={"db": "chaos", "grafana": [{"host": "g", "api_token": "${grafana_token}"}]},
         secrets={"grafana": {"grafana_token": "s3cr3t"}},

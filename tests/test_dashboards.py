@@ -7,6 +7,7 @@ must read every key we wrote and give it back unchanged.
 """
 import json
 import os
+import subprocess
 import sys
 
 import jsonschema
@@ -179,3 +180,14 @@ def test_provisioning_body_overwrites_by_uid_and_carries_no_server_id():
     assert body["folderUid"] == "chaos"
     assert "id" not in body["dashboard"] and body["dashboard"]["uid"] == "chaostoolkit-prometheus"
     assert board["id"] == 42  # the caller's dashboard is left as it was
+
+
+def test_the_chaos_plugin_has_the_dashboard_command_too(tmp_path):
+    chaos = os.path.join(os.path.dirname(sys.executable), "chaos")
+    done = subprocess.run([chaos, "--no-version-check", "--log-file", str(tmp_path / "chaos.log"), "replay",
+                           "dashboard", "prometheus", "--datasource", "P1"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    board = json.loads(done.stdout)
+    assert board["uid"] == "chaostoolkit-prometheus"
+    assert [variable["name"] for variable in board["templating"]["list"]] == ["experiment", "run_id"]

@@ -95,10 +95,12 @@ def test_remote_write_of_side_file_and_journal_is_one_series_per_run(tmp_path, r
 
 
 def test_replaying_to_grafana_with_flags_keeps_the_tags_the_journal_configured(tmp_path, grafana, monkeypatch):
-    # chaosdb's way: the server and its tags in `configuration.grafana`, the token in the environment.
+    # chaosdb's way: the server and its tags in `configuration.grafana`, the token from the
+    # environment through the experiment's secrets (the environment alone goes only to GRAFANA_URL).
     port = int(grafana.url.rsplit(":", 1)[1])
     document = experiment([{"name": "grafana", "provider": {"type": "python", "module": "chaosreplay.controls.grafana"}}])
     document["configuration"] = {"grafana": {"host": "127.0.0.1", "port": port, "protocol": "http", "tags": ["web"]}}
+    document["secrets"] = {"grafana": {"grafana_token": {"type": "env", "key": "GRAFANA_TOKEN"}}}
     monkeypatch.setenv("GRAFANA_TOKEN", EDITOR_TOKEN)
     completed, _, journal_path = chaos_run(tmp_path, "grafana-tags", document)
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -12,13 +12,18 @@ open, later ended), patches the annotation it created instead of adding one.
 
 Servers, highest precedence first: `--grafana-url` (repeatable), else
 `GRAFANA_URL`, else the servers of the `grafana` section of `--config` (a list,
-or one object), else chaosdb's `configuration.grafana` list in the journal
+or one object), else the servers of the journal's live controls, else chaosdb's
+`configuration.grafana` list in the journal
 (`host`, `port`, `protocol`, `api_token`, `cert_file`, `username`,
 `password`, `dashboardId`, `only_actions`, `tags`, `annotation_api_endpoint`).
 For each server a value comes from the `--grafana-*` flag, else the server's
 own entry, else a `grafana` entry of `--config` without a URL (settings for
 every server), else the `GRAFANA_*` environment variable, else the journal's
-`grafana_*` secrets. TLS is verified unless `verify_tls` is false.
+`grafana_*` secrets. Credentials (token, user, password) come only from where
+the server came from: the command's flags, `--config` and environment for the
+servers the command names; the journal's entries (a live control's, chaosdb's)
+and, for `configuration.grafana`, its secrets for the servers the journal
+names. TLS is verified unless `verify_tls` is false.
 
 The annotation format is in `grafana_annotations`.
 """
@@ -33,7 +38,8 @@ import click
 import requests
 import requests.adapters
 
-from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
+from ..config import (COMMAND, JOURNAL_CONFIGURATION, JOURNAL_CONTROLS, Secret, Settings, as_bool, as_credential,
+                      as_number, as_text, refuse_env_reference)
 from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest, shorten
@@ -177,35 +183,45 @@ def targets(settings: Settings) -> List["GrafanaTarget"]:
 def grafana_configs(settings: Settings) -> List[GrafanaConfig]:
     """Every Grafana server configured in `settings` (see the module's docstring)."""
     file_entries = _entries(settings.file.get("grafana"), "grafana")
-    shared = {}
-    for _, entry in file_entries:
-        if not _has_server(entry):
-            shared.update(entry)
-    file_servers = [(key, entry) for key, entry in file_entries if _has_server(entry)]
-    for key, entry in file_entries:
+    control_entries = _entries(settings.controls.get("grafana"), "controls.grafana")
+    for key, entry in file_entries + control_entries:
         _reject_unknown_keys(entry, key)
+    # Entries without a server hold settings for every server of their origin.
+    shared = {COMMAND: _shared(file_entries), JOURNAL_CONTROLS: _shared(control_entries)}
+    shared[JOURNAL_CONFIGURATION] = shared[JOURNAL_CONTROLS]
 
     cli_urls = settings.cli.get("grafana_url") or ()
     if isinstance(cli_urls, str):
         cli_urls = (cli_urls,)
-    from_journal = False
+    file_servers = [(key, entry) for key, entry in file_entries if _has_server(entry)]
+    control_servers = [(key, entry) for key, entry in control_entries if _has_server(entry)]
     if cli_urls:
-        servers = [(f"--grafana-url #{i + 1}", {"url": url}) for i, url in enumerate(cli_urls)]
+        origin, servers = COMMAND, [(f"--grafana-url #{i + 1}", {"url": url}) for i, url in enumerate(cli_urls)]
     elif settings.env.get("GRAFANA_URL"):
-        servers = [("GRAFANA_URL", {"url": settings.env["GRAFANA_URL"]})]
+        origin, servers = COMMAND, [("GRAFANA_URL", {"url": settings.env["GRAFANA_URL"]})]
     elif file_servers:
-        servers = file_servers
+        origin, servers = COMMAND, file_servers
+    elif control_servers:
+        origin, servers = JOURNAL_CONTROLS, control_servers
     else:
+        origin = JOURNAL_CONFIGURATION
         servers = [entry for entry in _entries(settings.configuration.get("grafana"), "configuration.grafana")
                    if _has_server(entry[1])]
-        from_journal = True
     if not servers:
         flags = settings.flags_given(key for key in settings.cli if key.startswith("grafana_"))
         if flags:
             raise ConfigError("grafana.url", f"{flags} given but no server (--grafana-url, GRAFANA_URL or grafana[].url)")
         return []
-    configs = [_server_config(settings, key, entry, shared, from_journal) for key, entry in servers]
+    configs = [_server_config(settings, key, entry, shared, origin) for key, entry in servers]
     return [_with_journal_tags(config, settings) for config in configs]
+
+
+def _shared(entries: List[Tuple[str, Dict[str, Any]]]) -> Dict[str, Any]:
+    shared: Dict[str, Any] = {}
+    for _, entry in entries:
+        if not _has_server(entry):
+            shared.update(entry)
+    return shared
 
 
 def _with_journal_tags(config: GrafanaConfig, settings: Settings) -> GrafanaConfig:
@@ -234,7 +250,11 @@ def _configured_url(entry: Mapping[str, Any]) -> Optional[str]:
 def _tag_list(tags: Any) -> List[str]:
     if isinstance(tags, str):
         return [tags]
-    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, (list, tuple)) else []
+    if not isinstance(tags, (list, tuple)):
+        return []
+    for index, tag in enumerate(tags):
+        refuse_env_reference(tag, f"configuration.grafana.tags[{index}]")
+    return [tag for tag in tags if isinstance(tag, str)]
 
 
 def _entries(section: Any, key: str) -> List[Tuple[str, Dict[str, Any]]]:
@@ -263,20 +283,30 @@ def _reject_unknown_keys(entry: Mapping[str, Any], key: str) -> None:
         raise ConfigError(f"{key}.{unknown[0]}", "unknown key (known: " + ", ".join(sorted(_KEYS)) + ")")
 
 
-def _server_config(settings: Settings, key: str, entry: Mapping[str, Any], shared: Mapping[str, Any],
-                   from_journal: bool) -> GrafanaConfig:
+def _server_config(settings: Settings, key: str, entry: Mapping[str, Any], shared: Mapping[str, Mapping[str, Any]],
+                   origin: str) -> GrafanaConfig:
+    """One server's configuration. Its credentials come only from where its URL came from: a
+    server the command names gets the command's (flags, entry, `--config`, environment), one the
+    journal names gets the journal's (its entry, the journal's entries without a server, and
+    for `configuration.grafana` the `grafana_*` secrets)."""
+    from_command = origin == COMMAND
+
     def value(name: str, default: Any = None) -> Any:
+        credential = name in _SECRET_KEYS
         cli = _CLI_KEYS.get(name)
-        if cli and settings.cli.get(cli) not in (None, (), []):
+        if cli and (from_command or not credential) and settings.cli.get(cli) not in (None, (), []):
             return settings.cli[cli]
-        for source in (entry, shared):
+        sources = [entry, shared[COMMAND] if from_command or not credential else {}]
+        if not from_command:
+            sources.append(shared[origin])
+        for source in sources:
             for alias in (name, *_KEYS[name]):
                 if source.get(alias) is not None:
                     return source[alias]
         env = _ENV_KEYS.get(name)
-        if env and settings.env.get(env) not in (None, ""):
+        if env and (from_command or not credential) and settings.env.get(env) not in (None, ""):
             return settings.env[env]
-        if from_journal and name in _SECRET_KEYS and settings.secret(_SECRET_KEYS[name]) is not None:
+        if origin == JOURNAL_CONFIGURATION and credential and settings.secret(_SECRET_KEYS[name]) is not None:
             return settings.secret(_SECRET_KEYS[name])
         return default
 
@@ -299,8 +329,12 @@ def _server_config(settings: Settings, key: str, entry: Mapping[str, Any], share
     tags = value("tags", ())
     if isinstance(tags, str):
         tags = (tags,)
-    if not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags):
+    if not isinstance(tags, (list, tuple)):
         raise ConfigError(f"{key}.tags", "expected a list of strings")
+    for index, tag in enumerate(tags):
+        if not isinstance(tag, str):
+            as_text(tag, f"{key}.tags[{index}]")  # names an environment reference
+            raise ConfigError(f"{key}.tags", "expected a list of strings")
     path = as_text(value("annotations_path", ANNOTATIONS_PATH), f"{key}.annotations_path")
     dashboard_uid = value("dashboard_uid")
     return GrafanaConfig(

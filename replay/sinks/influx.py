@@ -4,9 +4,10 @@ Configuration (highest first): `--influx-*` flags, `INFLUX_*` environment
 variables, the `influx` section of `--config`, then chaosdb's
 `configuration.influxdb` (`host`, `port`, `http_endpoint`, `database`) and
 `influxdb_*` secrets of the journal, so experiments written for
-`chaosdb.influx` replay unchanged. The journal's secrets are sent only to the
-server the journal names: with a URL from a flag, the environment or
-`--config`, credentials must come from there too.
+`chaosdb.influx` replay unchanged. Credentials come only from where the URL
+came from: the command's (flags, environment, `--config`) for its URL, the
+journal's (its live control's section, its `influxdb_*` secrets for chaosdb's
+`configuration.influxdb`) for the journal's.
 
 InfluxDB 1.x: `POST /write?db=&rp=&precision=ns`, user/password as HTTP Basic.
 InfluxDB 2.x: `POST /api/v2/write?org=&bucket=&precision=ns`, `Authorization: Token`.
@@ -21,7 +22,7 @@ from typing import Any, Callable, ClassVar, Deque, Dict, Iterator, List, Optiona
 import click
 import requests
 
-from ..config import Secret, Settings, as_bool, as_credential, as_number, as_text
+from ..config import JOURNAL_CONFIGURATION, Secret, Settings, as_bool, as_credential, as_number, as_text
 from ..delivery import CHAOSDB_DEFAULTS_KEY
 from ..errors import ConfigError
 from ..events import Run
@@ -154,9 +155,11 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
                              default=default)
 
     url = pick("url")
+    origin = settings.origin_of(cli="influx_url", env="INFLUX_URL", file="influx.url")
     from_journal = url is None and chaosdb is not None
     if from_journal:
         url = _chaosdb_url(chaosdb)
+        origin = JOURNAL_CONFIGURATION
     if url is None:
         flags = settings.flags_given(key for key in settings.cli if key.startswith("influx_"))
         if flags:
@@ -164,12 +167,18 @@ def influx_config(settings: Settings) -> Optional[InfluxConfig]:
         return None
     base = base_url(url, "influx.url")
 
-    def secret(name: str) -> Any:
-        return settings.secret(name) if from_journal else None
+    def credential(name: str) -> Any:
+        """From where the URL came from only: the command's credentials never go to a server
+        the journal names, the journal's never to one the command names."""
+        value = settings.pick_from(origin, cli=f"influx_{name}", env=f"INFLUX_{name.upper()}",
+                                   file=f"influx.{name}", journal=f"influxdb.{name}")
+        if value is None and origin == JOURNAL_CONFIGURATION:
+            value = settings.secret(f"influxdb_{name}")
+        return value
 
-    username = pick("username") or base.username or secret("influxdb_username")
-    password = pick("password") or base.password or secret("influxdb_password")
-    token = pick("token") or secret("influxdb_token")
+    username = credential("username") or base.username
+    password = credential("password") or base.password
+    token = credential("token")
     bucket = pick("bucket")
     version = pick("version", default=2 if bucket and token else 1)
     if str(version) not in ("1", "2"):
@@ -218,9 +227,10 @@ def _optional_name(value: Any, key: str) -> Optional[str]:
 
 def _chaosdb_url(chaosdb: Dict[str, Any]) -> str:
     """chaosdb.influx posted to http://host:port + http_endpoint (the /write path)."""
-    host = str(chaosdb.get("host") or CHAOSDB_DEFAULTS["host"])
-    port = chaosdb.get("port") or CHAOSDB_DEFAULTS["port"]
-    endpoint = str(chaosdb.get("http_endpoint") or CHAOSDB_DEFAULTS["http_endpoint"]).rstrip("/")
+    host = as_text(chaosdb.get("host") or CHAOSDB_DEFAULTS["host"], "configuration.influxdb.host")
+    port = as_text(chaosdb.get("port") or CHAOSDB_DEFAULTS["port"], "configuration.influxdb.port")
+    endpoint = as_text(chaosdb.get("http_endpoint") or CHAOSDB_DEFAULTS["http_endpoint"],
+                       "configuration.influxdb.http_endpoint").rstrip("/")
     if not endpoint.endswith("/write"):
         raise ConfigError("configuration.influxdb.http_endpoint", f"expected a path ending in /write, got {endpoint!r}")
     base = host if "://" in host else f"http://{host}"

@@ -2,8 +2,9 @@
 
 Each section (`pushgateway`, `prometheus_remote_write`) takes `url`, `username`
 and `password` (HTTP Basic) or `token` (Bearer), `ca_bundle`, `verify_tls`,
-`timeout` and `retries`, from CLI flags, `<PREFIX>_<KEY>` environment variables
-or the `--config` file section, in that order.
+`timeout` and `retries`, from CLI flags, `<PREFIX>_<KEY>` environment variables,
+the `--config` file section or the journal's live control section, in that order;
+credentials only from the origin of the URL (the command's, or that journal section).
 """
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
@@ -59,18 +60,27 @@ def endpoint_settings(
         return settings.pick(cli=cli.get(key), env=f"{env_prefix}_{key.upper()}", file=f"{section}.{key}",
                              default=default)
 
-    url = pick("url")
-    for alias in url_aliases:
-        url = url if url is not None else pick(alias)
+    url, url_key = None, "url"
+    for key in ("url", *url_aliases):
+        url, url_key = pick(key), key
+        if url is not None:
+            break
     if url is None:
         flags = settings.flags_given(cli.values())
         if flags:
             raise ConfigError(f"{section}.url", f"{flags} given but no URL")
         return None
     base = base_url(url, f"{section}.url")
-    username = pick("username") or base.username
-    password = pick("password") or base.password
-    token = pick("token")
+    origin = settings.origin_of(cli=cli.get(url_key), env=f"{env_prefix}_{url_key.upper()}", file=f"{section}.{url_key}")
+
+    def credential(key: str) -> Any:
+        """Only from where the URL came from (the command, or the journal's own section)."""
+        return settings.pick_from(origin, cli=cli.get(key), env=f"{env_prefix}_{key.upper()}",
+                                  file=f"{section}.{key}")
+
+    username = credential("username") or base.username
+    password = credential("password") or base.password
+    token = credential("token")
     verify = tls_verify(pick("verify_tls", True), pick("ca_bundle"), section)
     endpoint = Endpoint(
         url=base.url,
