@@ -125,7 +125,10 @@ def _fifo(directory):
 ODD_JOURNALS = [
     ("lone-surrogate-in-a-name", _lone_surrogate_title, EXIT_INVALID_JOURNAL, "lone UTF-16 surrogate"),
     ("lone-surrogate-in-an-error", _lone_surrogate_error, EXIT_INVALID_JOURNAL, "fields.error: contains a lone"),
-    ("integer-of-5000-digits", _integer_of_5000_digits, EXIT_INVALID_JOURNAL, "more than 4,300 digits"),
+    # Pythons before 3.10.7 (no limit on integer digits) read such a number like any other.
+    ("integer-of-5000-digits", _integer_of_5000_digits, EXIT_INVALID_JOURNAL, "more than 4,300 digits")
+    if hasattr(sys, "get_int_max_str_digits") else
+    ("integer-of-5000-digits", _integer_of_5000_digits, EXIT_OK, ""),
     ("mark-field-10^400", _mark_field_10_to_the_400, EXIT_INVALID_JOURNAL, "fields.rps: number out of range"),
     ("fifo-named-json", _fifo, EXIT_INVALID_JOURNAL, "not a regular file"),
     ("dev-zero", lambda directory: ["/dev/zero"], EXIT_INVALID_JOURNAL, "not a regular file"),
@@ -136,7 +139,10 @@ ODD_JOURNALS = [
                          ids=[case[0] for case in ODD_JOURNALS])
 def test_an_odd_journal_is_one_line_and_the_others_are_still_read(tmp_path, make, code, text):
     completed = _run(*make(str(tmp_path)), GOOD)
-    _assert_one_line(completed, code, text)
+    if code == EXIT_OK:
+        assert (completed.returncode, completed.stderr) == (EXIT_OK, "")
+    else:
+        _assert_one_line(completed, code, text)
     assert completed.stdout.count(f"run {GOOD_RUN_ID}") == 1, completed.stdout
 
 
