@@ -27,7 +27,7 @@ import requests
 from ..config import Settings, as_number
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .http import Refused, Unreachable, answer_problem
+from .http import Refused, Unreachable, answer_problem, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
 from .prometheus_series import Family, Series, openmetrics_text, run_families
 
@@ -41,6 +41,10 @@ _HEADERS = {
     "X-Prometheus-Remote-Write-Version": "0.1.0",
 }
 _SNAPPY_MAX_LITERAL = 65536
+# What a remote-write receiver answers samples it stored, with no body: 204
+# (Prometheus, VictoriaMetrics), 200 (Cortex, Mimir, Thanos). A `200 <html>`
+# login page stored nothing.
+WRITE_STORED = (200, 204)
 
 OPTIONS = [
     click.option("--prometheus-remote-write", "prometheus_remote_write", metavar="URL",
@@ -108,8 +112,10 @@ class RemoteWriteTarget:
                 for rest in batches[number:]:
                     failed.update(series.event_id for _, series in rest if series.event_id)
                 break
-            if response.status_code >= 300:
+            problem = unexpected_answer("remote write", response, WRITE_STORED, empty=True)
+            if problem is not None and response.status_code >= 300:
                 problem = answer_problem("remote write", response, refusal_hint(response.status_code, response.text))
+            if problem is not None:
                 errors.append(str(problem))
                 refused = refused or isinstance(problem, Refused)
                 failed.update(series.event_id for _, series in batch if series.event_id)
