@@ -19,6 +19,7 @@ was incomplete ends with status `failed` (so `chaos run` exits 1).
 """
 import logging
 import sys
+import time
 
 import chaoslib
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -39,6 +40,7 @@ from chaosreplay.errors import ConfigError
 from chaosreplay.journal import experiment_hash
 from chaosreplay.render import printable
 from chaosreplay.sinks import sink_modules
+from chaosreplay.sinks.http import DaemonCall, TimedOut
 
 __all__ = ["LiveShipping", "start", "configure_control", "configure_control_for", "journal_path_from_argv"]
 
@@ -47,6 +49,9 @@ logger = logging.getLogger("chaostoolkit")
 # The engine retries across the whole run; a sink retrying inside one request
 # would make the experiment's last drain attempt slow against a dead backend.
 LIVE_SINK_DEFAULTS = {"retries": 0, "timeout": 2.0}
+# What the end-of-run clean-up (a pushgateway group's DELETE) may take beyond
+# the drain deadline when the drain used it all.
+CLEANUP_SECONDS = 0.5
 
 
 def journal_path_from_argv(argv: Sequence[str]) -> Optional[str]:
@@ -115,7 +120,7 @@ class LiveShipping:
                 logger.warning(line)
             elif getattr(getattr(target, "config", None), "delete_at_end", False):
                 # A pushgateway group only makes sense while the run goes on.
-                problem = target.delete_group()
+                problem = self._before_deadline(target.delete_group)
                 if problem:
                     logger.warning(f"live delivery to {printable(report.label)}: {printable(problem)}")
         self.fail_if_strict(journal)
@@ -123,6 +128,15 @@ class LiveShipping:
         if "experiment_hash" in self.run_details:
             contribution["experiment_ref"] = self.run_details["experiment_hash"]
         return contribution
+
+    def _before_deadline(self, cleanup) -> Optional[str]:
+        """`cleanup()`'s problem, or None; it is left behind (a daemon thread) at the drain
+        deadline, or CLEANUP_SECONDS from now if that is later, so the run still ends on time."""
+        deadline = max(self.engine.begin_drain(), time.monotonic() + CLEANUP_SECONDS)
+        try:
+            return DaemonCall(cleanup, name="chaostoolkit-replay live cleanup").result(deadline - time.monotonic())
+        except TimedOut:
+            return "not done within the drain deadline"
 
     def fail_if_strict(self, journal: Dict[str, Any]) -> None:
         """In strict mode an incomplete delivery fails the run, keeping why in the journal."""
@@ -155,7 +169,7 @@ def start(event_registry: Any, sections: Mapping[str, Any], options: Mapping[str
     recorder.add_listener(shipping.offer)
     # The recorder calls it once the run is over, from chaoslib's run event registry or,
     # before chaoslib 1.26, from the after-experiment hook: strict mode works with both.
-    recorder.add_extension_contributor(shipping.finish)
+    recorder.add_extension_contributor(shipping.finish, prepare=shipping.engine.begin_drain)
     return shipping
 
 

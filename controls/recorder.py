@@ -258,6 +258,7 @@ class Recorder(RunEventHandler):
         self._lock = threading.RLock()
         self._listeners: List[Callable[[Event], Any]] = []
         self._contributors: List[Callable[[Dict[str, Any]], Mapping[str, Any]]] = []
+        self._preparers: List[Callable[[], Any]] = []
         self._run_id: Optional[str] = None
         self._side_file: Optional[_SideFile] = None
         self._events: Dict[str, Event] = {}
@@ -302,10 +303,19 @@ class Recorder(RunEventHandler):
         with self._lock:
             self._listeners.append(listener)
 
-    def add_extension_contributor(self, contributor: Callable[[Dict[str, Any]], Mapping[str, Any]]) -> None:
-        """`contributor(journal)` is called at the end of the run; its keys join our journal entry."""
+    def add_extension_contributor(self, contributor: Callable[[Dict[str, Any]], Mapping[str, Any]],
+                                  prepare: Optional[Callable[[], Any]] = None) -> None:
+        """`contributor(journal)` is called at the end of the run; its keys join our journal entry.
+
+        Contributions are merged: two contributors' `deliveries` (three live
+        controls declared separately) keep every target's record. Every
+        `prepare()` is called before the first contributor, so that work the
+        contributors wait for (live targets draining) runs at the same time.
+        """
         with self._lock:
             self._contributors.append(contributor)
+            if prepare is not None:
+                self._preparers.append(prepare)
 
     def events(self) -> List[Event]:
         """The latest version of every event so far, in the order they were first stamped."""
@@ -500,9 +510,15 @@ class Recorder(RunEventHandler):
                            if event.end is not None or event.kind in (MARK, INTERRUPTION)],
             }
             contributors = list(self._contributors)
+            preparers = list(self._preparers)
         try:
+            for prepare in preparers:
+                try:
+                    prepare()
+                except Exception as error:  # the contributor itself still runs
+                    _warn_once(f"preparer {id(prepare)}", f"journal extension preparer failed ({type(error).__name__})")
             for contributor in contributors:
-                entry.update(self._contribution(contributor, journal))
+                _merge_contribution(entry, self._contribution(contributor, journal))
             self._attach(journal, _json_native(entry))
         finally:
             with self._lock:
@@ -711,6 +727,17 @@ class Recorder(RunEventHandler):
             item for item in extensions
             if not (isinstance(item, dict) and item.get("name") == EXTENSION_NAME)
         ] + [entry]
+
+
+def _merge_contribution(entry: Dict[str, Any], contribution: Mapping[str, Any]) -> None:
+    """Add a contributor's keys to our entry; an object another contributor gave too
+    (`deliveries`, one record per target) gets the keys of both."""
+    for key, value in contribution.items():
+        known = entry.get(key)
+        if isinstance(known, dict) and isinstance(value, dict):
+            entry[key] = {**known, **value}
+        else:
+            entry[key] = value
 
 
 # Recorders of runs in progress in this process, latest last: where `mark` stamps.

@@ -10,7 +10,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from datetime import datetime, timezone
-from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import click
 
@@ -18,7 +18,7 @@ from . import __version__
 from .config import Redactor, Settings, load_config_file
 from .dashboards.command import WithDashboardSubcommand
 from .dashboards.provision import provision_dashboards
-from .delivery import sections_from_controls, undelivered_run
+from .delivery import DELIVERIES_KEY, sections_from_controls, undelivered_run
 from .errors import (
     EXIT_INTERRUPTED,
     EXIT_INVALID_CONFIG,
@@ -32,6 +32,7 @@ from .events import Run, parse_time
 from .journal import cycle_collection_paused, find_inputs, read_runs
 from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
+from .redelivery import read_record, record_path, write_record
 from .render import delivery_text, plans_text, printable, run_document, timeline_text
 from .sinks import Delivery, sink_modules
 from .sinks.http import Credentials
@@ -104,7 +105,8 @@ def _with_sink_options(command):
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="JSON file of targets (sections influx, grafana, pushgateway, ...).")
 @click.option("--only-undelivered", is_flag=True,
-              help="Send each target only the events the run's live delivery recorded as missed.")
+              help="Send each target only the events the run's live delivery recorded as missed "
+                   "(and an earlier re-send left missing: <journal>.redelivered).")
 @click.option("--no-journal-targets", "no_journal_targets", is_flag=True,
               help="Ignore the targets the journal names (its configuration and live controls): send only to "
                    "what the flags, environment and --config name.")
@@ -286,6 +288,8 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count, target
             deliveries = [future.result() for future in futures]
             undelivered = undelivered or any(not d.ok for d in deliveries)
             progress.update(run)
+            if only_undelivered and not dry_run:
+                _record_resent(run, deliveries)
             out.run(run, None, deliveries)
 
         for run, targets, error in runs:
@@ -293,16 +297,16 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count, target
                 _error(str(error))
                 read_failed = error.exit_code
                 continue
+            missed = _missed(run) if only_undelivered else None
             if dry_run:
-                out.run(run, [(target.label, _plan(run, target, only_undelivered)) for target in targets], [])
+                out.run(run, [(target.label, _plan(run, target, missed)) for target in targets], [])
                 continue
             futures: List[Future] = []
             for server, same_server in _by_server(targets):
                 jobs = []
                 for target in same_server:
-                    part = _part_for(run, target, only_undelivered)
-                    nothing = None if part is not None else Delivery(
-                        target.label, notes=("the live delivery missed nothing: not sent again",))
+                    part = _part_for(run, target, missed)
+                    nothing = None if part is not None else _nothing_to_send(target, missed)
                     jobs.append((target, part, nothing, Future()))
                 lane = lanes.get(server)
                 if lane is None:
@@ -340,20 +344,55 @@ def _prepare(run: Run, shift, tags, actions_only) -> Run:
     return run
 
 
-def _part_for(run: Run, target, only_undelivered: bool) -> Optional[Run]:
-    """What `target` gets of `run`: all of it, what its live delivery missed, or None
-    when it missed nothing."""
-    if not only_undelivered:
+class _Missed(dict):
+    """Target label -> what it still misses of a run: the live delivery's record in the
+    journal, overlaid with what earlier `--only-undelivered` re-sends left (`resent`)."""
+
+    def __init__(self, recorded: Mapping[str, Any], resent: Mapping[str, Any], record_file: str):
+        super().__init__({**recorded, **resent})
+        self.resent = set(resent)
+        self.record_file = record_file
+
+
+def _missed(run: Run) -> _Missed:
+    recorded = run.extension.get(DELIVERIES_KEY) if isinstance(run.extension, Mapping) else None
+    return _Missed(recorded if isinstance(recorded, Mapping) else {}, read_record(run.source, run.run_id),
+                   record_path(run.source))
+
+
+def _record_resent(run: Run, deliveries: List[Delivery]) -> None:
+    """Keep what each target that was sent to still misses, for the next `--only-undelivered`."""
+    sent = [delivery for delivery in deliveries if not delivery.skipped]
+    if not sent:
+        return
+    problem = write_record(run.source, run.run_id, sent)
+    if problem:
+        click.echo(f"chaos-replay: warning: what was re-sent could not be recorded ({printable(problem)}): "
+                   "the next --only-undelivered sends it again", err=True)
+
+
+def _part_for(run: Run, target, missed: Optional[Mapping[str, Any]]) -> Optional[Run]:
+    """What `target` gets of `run`: all of it (`missed` None), what it still misses, or
+    None when it misses nothing."""
+    if missed is None:
         return run
-    missed = undelivered_run(run, target.label)
-    if not missed.events:
+    part = undelivered_run(run, target.label, missed)
+    if not part.events:
         return None
     # A target that replaces what it holds (a pushgateway group) must get the whole run.
-    return run if getattr(target, "needs_whole_run", False) else missed
+    return run if getattr(target, "needs_whole_run", False) else part
 
 
-def _plan(run: Run, target, only_undelivered: bool) -> list:
-    part = _part_for(run, target, only_undelivered)
+def _nothing_to_send(target, missed: _Missed) -> Delivery:
+    if target.label in missed.resent:
+        note = f"everything is through (re-sent before, recorded in {missed.record_file}): not sent again"
+    else:
+        note = "the live delivery missed nothing: not sent again"
+    return Delivery(target.label, notes=(note,), skipped=True)
+
+
+def _plan(run: Run, target, missed: Optional[Mapping[str, Any]]) -> list:
+    part = _part_for(run, target, missed)
     return [] if part is None else target.plan(part)
 
 

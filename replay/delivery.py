@@ -265,19 +265,35 @@ class DeliveryEngine:
         self.policy = policy
         self._workers = [_TargetWorker(target, source, policy, run_details or {}) for target in targets]
         self._reports: Optional[List[TargetReport]] = None
+        self._deadline: Optional[float] = None
 
     def offer(self, event: Event) -> None:
         """Queue an event (a later version of the same id supersedes it); never blocks."""
         for worker in self._workers:
             worker.offer(event)
 
-    def close(self, drain_timeout: Optional[float] = None) -> List[TargetReport]:
-        """Drain for at most `drain_timeout` seconds, then report; later calls return the same."""
-        if self._reports is None:
+    def begin_drain(self, drain_timeout: Optional[float] = None) -> float:
+        """Let the workers drain for at most `drain_timeout` seconds from now (once); the deadline.
+
+        Called by `close`, or before it, so that several engines of one run
+        (live controls declared separately) drain at the same time.
+        """
+        if self._deadline is None:
             timeout = self.policy.drain_timeout if drain_timeout is None else drain_timeout
-            deadline = time.monotonic() + timeout
+            self._deadline = time.monotonic() + timeout
             for worker in self._workers:
-                worker.close(deadline)
+                worker.close(self._deadline)
+        return self._deadline
+
+    def close(self, drain_timeout: Optional[float] = None) -> List[TargetReport]:
+        """Drain for at most `drain_timeout` seconds, then report; later calls return the same.
+
+        Never waits past the deadline: a worker still sending then (a server
+        dripping its answer) is a daemon thread and is left behind, its events
+        reported undelivered, so the process exits on time.
+        """
+        if self._reports is None:
+            deadline = self.begin_drain(drain_timeout)
             for worker in self._workers:
                 worker.join(deadline)
             self._reports = [worker.report() for worker in self._workers]

@@ -35,7 +35,8 @@ Swagger spec, annotations part) and Grafana's behaviour described beside it
   `time` 0 is now, `timeEnd` 0 or equal to `time` is a point, reversed bounds
   are swapped; a tag list longer than `tags_length` (Grafana's default 500,
   measured as a JSON array) is a 400; an unknown `dashboardUID` makes an
-  organization annotation. PATCH changes only the fields given (`tags` if
+  organization annotation (on POST; a GET with one is a 400 `Invalid dashboard
+  UID in annotation request`, as pkg/api/annotations.go GetAnnotations answers). PATCH changes only the fields given (`tags` if
   present, `text` if not empty, `time`/`timeEnd` if > 0); PUT replaces;
   unknown id: 404 `Annotation not found`.
 - `GET /annotations` filters as Grafana's SQL does: the caller's org; time
@@ -551,6 +552,8 @@ class GrafanaStandIn:
 
     def _search(self, org_id: int, params: Dict[str, List[str]]) -> List[StoredAnnotation]:
         query = _query(params)
+        if query.get("dashboardUID") and query["dashboardUID"] not in self.dashboards:
+            raise _Problem(400, "Invalid dashboard UID in annotation request")
         matches = []
         for annotation in self.annotations.values():
             if annotation.org_id != org_id:

@@ -11,8 +11,9 @@ what each received.
 Answers are what our sinks take as success: `GET` -> 200 `[]` (an empty
 Grafana look-up), `POST`/`PATCH`/`PUT` -> 200 `{"id": n, "message": ...,
 "results": [{}]}` (a Grafana annotation added, an InfluxDB query result),
-except `POST .../write` and `/api/v2/write` -> 204 as InfluxDB does;
-`DELETE` -> 202.
+except `POST .../write` and `/api/v2/write` -> 204 as InfluxDB does, and
+`PUT /metrics/...` -> 200 with no body as the pushgateway does (a body would be
+a login page's, not delivered); `DELETE` -> 202.
 """
 import base64
 import json
@@ -91,6 +92,8 @@ class RecordingServer:
                     self._answer(202, b"")
                 elif path.endswith("/write"):
                     self._answer(204, b"")
+                elif self.command == "PUT" and path.startswith("/metrics/"):
+                    self._answer(200, b"")
                 else:
                     self._answer(200, json.dumps({"id": number, "message": "Annotation added",
                                                   "results": [{}]}).encode())

@@ -71,6 +71,8 @@ class Delivery:
     notes: Tuple[str, ...] = ()
     # The server refused the credentials (401/403): sending again will not help.
     refused: bool = False
+    # Nothing was sent: `--only-undelivered` found nothing the target misses.
+    skipped: bool = False
 
     @property
     def ok(self) -> bool:

@@ -27,6 +27,7 @@ names. TLS is verified unless `verify_tls` is false.
 
 The annotation format is in `grafana_annotations`.
 """
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +42,10 @@ from ..config import (COMMAND, JOURNAL_CONFIGURATION, JOURNAL_CONTROLS, Secret, 
                       as_number, as_text, refuse_env_reference)
 from ..errors import ConfigError
 from ..events import Run
-from . import Delivery, PlannedRequest
+from . import Delivery, PlannedRequest, shorten
 from .grafana_annotations import CHAOSTOOLKIT_TAG, Annotation, event_tag, run_annotations, run_tag
 from .http import (Ambiguous, Credentials, Refused, Unreachable, answer_problem, base_url, request_with_retries,
-                   status_text, tls_verify)
+                   status_text, tls_verify, unexpected_answer)
 
 __all__ = ["OPTIONS", "GrafanaConfig", "GrafanaTarget", "targets", "grafana_configs"]
 
@@ -56,6 +57,9 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 # Annotations asked for per GET while looking a run up (Grafana's default is 100).
 DEFAULT_PAGE_SIZE = 500
+# Pages one look-up reads at most (100,000 annotations at the default page size,
+# far beyond any run): a server answering full pages forever is an error, not a loop.
+MAX_LOOKUP_PAGES = 200
 # Requests in flight at once to one server when many runs are sent (`send_runs`):
 # enough to hide a hosted Grafana's round trip, few enough not to flood it.
 DEFAULT_CONCURRENCY = 8
@@ -93,9 +97,9 @@ OPTIONS = [
     click.option("--grafana-verify-tls/--grafana-no-verify-tls", "grafana_verify_tls", default=None,
                  help="Verify the server's TLS certificate (default: verify)."),
     click.option("--grafana-timeout", "grafana_timeout", type=float, metavar="SECONDS",
-                 help=f"Connect and read timeout (default {DEFAULT_TIMEOUT:g})."),
+                 help=f"Seconds each attempt of a request may take, connect to last byte (default {DEFAULT_TIMEOUT:g})."),
     click.option("--grafana-retries", "grafana_retries", type=int, metavar="N",
-                 help=f"Retries on 5xx and connection errors, with backoff (default {DEFAULT_RETRIES})."),
+                 help=f"Retries on 5xx, 429, timeouts and connection errors, backoff capped at 5 s (default {DEFAULT_RETRIES})."),
     click.option("--grafana-concurrency", "grafana_concurrency", type=int, metavar="N",
                  help=f"Requests in flight at once per server while back-filling many runs "
                       f"(default {DEFAULT_CONCURRENCY})."),
@@ -421,7 +425,8 @@ class GrafanaTarget:
             return []
         headers = self._headers(masked=True)
         lookup = requests.Request("GET", self.config.annotations_url,
-                                  params=_lookup_params(run.run_id, annotations, self.config.page_size)).prepare()
+                                  params=_lookup_params(run.run_id, annotations, self.config.page_size,
+                                                       self.config.placement)).prepare()
         planned = [PlannedRequest("GET", lookup.url, {k: v for k, v in headers.items() if k != "Content-Type"})]
         planned.extend(PlannedRequest("POST", self.config.annotations_url, headers, self._post_body(annotation))
                        for annotation in annotations)
@@ -536,7 +541,7 @@ class GrafanaTarget:
             return self._stored[run_id]
         if not annotations:
             return {}
-        found = self._found(_lookup_params(run_id, annotations, self.config.page_size))
+        found = self._found(_lookup_params(run_id, annotations, self.config.page_size, self.config.placement))
         return self._absorb(run_id, found.values(), notes)
 
     def _lookup_window(self, run_ids: Sequence[str], annotations: Sequence[Sequence[Annotation]],
@@ -545,7 +550,7 @@ class GrafanaTarget:
         (paged): each annotation found goes to its run by its `run-<id>` tag."""
         every = [annotation for run_annotations_ in annotations for annotation in run_annotations_]
         # Room for every annotation of the window in one page, and for some of other runs.
-        params = _lookup_params(run_ids[0], every, len(every) + self.config.page_size)
+        params = _lookup_params(run_ids[0], every, len(every) + self.config.page_size, self.config.placement)
         params["tags"] = [CHAOSTOOLKIT_TAG]
         run_of_tag = {run_tag(run_id): run_id for run_id in run_ids}
         by_run: Dict[str, List[dict]] = {run_id: [] for run_id in run_ids}
@@ -560,8 +565,8 @@ class GrafanaTarget:
     def _found(self, params: Dict[str, Any]) -> Dict[int, dict]:
         """Every annotation the look-up `params` matches, by id, whatever the pages."""
         found: Dict[int, dict] = {}
-        limit = params["limit"]
-        while True:
+        limit = first_limit = params["limit"]
+        for _ in range(MAX_LOOKUP_PAGES):
             page = self._get_page(params)
             fresh = [item for item in page if item["id"] not in found]
             found.update((item["id"], item) for item in page)
@@ -574,8 +579,11 @@ class GrafanaTarget:
             if fresh:
                 params["to"] = min(int(item.get("timeEnd") or item["time"]) for item in page)
             else:
-                limit *= 2
+                limit = min(limit * 2, 64 * first_limit)
             params["limit"] = limit
+        else:
+            raise Unreachable(f"look-up: still full pages after {MAX_LOOKUP_PAGES} requests: stopped "
+                              "(is the URL Grafana's?)")
         return found
 
     def _absorb(self, run_id: str, items, notes: List[str]) -> Dict[str, _Stored]:
@@ -601,16 +609,22 @@ class GrafanaTarget:
 
     def _get_page(self, params: Mapping[str, Any]) -> List[dict]:
         page = self._json_answer("GET", self.config.annotations_url, "look-up", params=dict(params))
-        if not isinstance(page, list) or not all(isinstance(item, dict) and isinstance(item.get("id"), int)
-                                                  for item in page):
-            raise Unreachable("look-up: the answer is not a list of annotations (is the URL Grafana's?)")
+        if not isinstance(page, list):
+            raise Unreachable(f"look-up: the answer is a JSON {_json_kind(page)}, not a list of annotations "
+                              "(is the URL Grafana's?)")
+        for position, item in enumerate(page):
+            problem = _not_an_annotation(item)
+            if problem:
+                raise Unreachable(f"look-up: item {position} of the answer is not an annotation: {problem} "
+                                  "(is the URL Grafana's?)")
         return page
 
     def _json_answer(self, method: str, url: str, what: str, **kwargs) -> Any:
         """The JSON of a successful answer; Unreachable (Refused) saying why there is none."""
         response = self._request(method, url, what, **kwargs)
-        if response.status_code >= 300:
-            raise answer_problem(what, response)
+        problem = unexpected_answer(what, response, (200,))
+        if problem:
+            raise problem
         try:
             return response.json()
         except ValueError:
@@ -635,6 +649,9 @@ class GrafanaTarget:
                 return
             response = self._request("PATCH", f"{self.config.annotations_url}/{existing.id}", "patch", json=changes)
             if response.status_code < 300:
+                problem = unexpected_answer("patch", response, (200,)) or _not_json_object("patch", response)
+                if problem:
+                    raise problem
                 stored[identity] = _stored_as(existing.id, annotation)
                 return
             if response.status_code != 404:
@@ -644,6 +661,9 @@ class GrafanaTarget:
         response = self._request("POST", self.config.annotations_url, "create", json=self._post_body(annotation))
         if response.status_code >= 300:
             raise _rejection("create", response)
+        problem = unexpected_answer("create", response, (200,))
+        if problem:
+            raise problem
         try:
             annotation_id = response.json()["id"]
         except (ValueError, KeyError, TypeError):
@@ -670,14 +690,19 @@ class GrafanaTarget:
                                     cert=self.config.client_cert, **kwargs)
 
 
-def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int) -> Dict[str, Any]:
-    return {
+def _lookup_params(run_id: str, annotations: Sequence[Annotation], limit: int,
+                   placement: Mapping[str, Any]) -> Dict[str, Any]:
+    """The run's annotations on the target's dashboard (`placement`), else in its organization:
+    two dashboards of one Grafana each find their own copies, not the other's."""
+    params = {
         "from": min(annotation.time for annotation in annotations),
         "to": max(annotation.time_end for annotation in annotations),
         "tags": [CHAOSTOOLKIT_TAG, run_tag(run_id)],
         "type": "annotation",
         "limit": limit,
     }
+    params.update((key, placement[key]) for key in ("dashboardUID", "dashboardId") if key in placement)
+    return params
 
 
 def _lookup_groups(runs: Sequence[Run], annotations: Sequence[Sequence[Annotation]],
@@ -696,6 +721,51 @@ def _lookup_groups(runs: Sequence[Run], annotations: Sequence[Sequence[Annotatio
         groups[-1].append(index)
         reach = max(reach, end)
     return groups
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def _quoted(value: Any) -> str:
+    try:
+        return shorten(json.dumps(value, ensure_ascii=True, default=str), 60)
+    except ValueError:  # an integer too long for Python to print
+        return f"a {type(value).__name__}"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _not_an_annotation(item: Any) -> Optional[str]:
+    """Why a look-up item is not an annotation as Grafana answers one, or None."""
+    if not isinstance(item, dict):
+        return f"a JSON {_json_kind(item)}"
+    if not _is_int(item.get("id")):
+        return f"id {_quoted(item.get('id'))} is not an integer"
+    if not _is_int(item.get("time")):
+        return f"time {_quoted(item.get('time'))} is not epoch milliseconds"
+    if item.get("timeEnd") is not None and not _is_int(item["timeEnd"]):
+        return f"timeEnd {_quoted(item['timeEnd'])} is not epoch milliseconds"
+    tags = item.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(tag, str) for tag in tags)):
+        return f"tags {_quoted(tags)} is not a list of strings"
+    if item.get("text") is not None and not isinstance(item["text"], str):
+        return f"text {_quoted(item['text'])} is not a string"
+    return None
+
+
+def _not_json_object(what: str, response: requests.Response) -> Optional[Unreachable]:
+    """An error unless the answer is a JSON object, as Grafana's always are."""
+    try:
+        if isinstance(response.json(), dict):
+            return None
+    except ValueError:
+        pass
+    return Unreachable(f"{what}: the answer is not Grafana's (not a JSON object): nothing was changed "
+                       "(is the URL Grafana's?)")
 
 
 def _event_tag_of(item: Mapping[str, Any]) -> Optional[str]:

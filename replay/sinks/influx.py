@@ -15,7 +15,6 @@ The line format is in `influx_line`.
 """
 import zlib
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Callable, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -29,8 +28,8 @@ from ..errors import ConfigError
 from ..events import Run
 from . import Delivery, PlannedRequest
 from .batching import CrossRunBatches, RunOutcome
-from .http import (Credentials, Refused, Unreachable, answer_problem, base_url, request_with_retries, server_error,
-                   tls_verify)
+from .http import (Credentials, DaemonCall, Refused, Unreachable, answer_problem, base_url, request_with_retries,
+                   server_error, tls_verify, unexpected_answer)
 from .influx_line import (CHAOSDB_MEASUREMENT, DEFAULT_MEASUREMENT, EventLine, chaosdb_writes, iter_chaosdb_lines,
                           iter_lines, measurement_problem)
 
@@ -51,6 +50,9 @@ SECTION_KEYS = ("url", "database", "retention_policy", "username", "password", "
                 "version", "measurement", "create_database", "gzip", "batch_size", "timeout", "retries",
                 "ca_bundle", "verify_tls", "layout", CHAOSDB_DEFAULTS_KEY)
 _REPORTED_REJECTIONS = 5
+# What InfluxDB answers a write it stored (1.x and 2.x alike); any other 2xx
+# comes from something else (a login page, a proxy) and stored nothing.
+WRITE_STORED = (204,)
 
 OPTIONS = [
     click.option("--influx-url", "influx_url", metavar="URL",
@@ -78,9 +80,9 @@ OPTIONS = [
     click.option("--influx-batch-size", "influx_batch_size", type=int, metavar="LINES",
                  help=f"Lines per request (default {DEFAULT_BATCH_SIZE})."),
     click.option("--influx-timeout", "influx_timeout", type=float, metavar="SECONDS",
-                 help=f"Connect and read timeout (default {DEFAULT_TIMEOUT:g})."),
+                 help=f"Seconds each attempt of a request may take, connect to last byte (default {DEFAULT_TIMEOUT:g})."),
     click.option("--influx-retries", "influx_retries", type=int, metavar="N",
-                 help=f"Retries on 5xx and connection errors, with backoff (default {DEFAULT_RETRIES})."),
+                 help=f"Retries on 5xx, 429, timeouts and connection errors, backoff capped at 5 s (default {DEFAULT_RETRIES})."),
     click.option("--influx-ca-bundle", "influx_ca_bundle", type=click.Path(dir_okay=False),
                  help="CA bundle to verify the server's TLS certificate."),
     click.option("--influx-verify-tls/--influx-no-verify-tls", "influx_verify_tls", default=None,
@@ -256,8 +258,6 @@ class InfluxTarget:
         self.config = config
         self.label = config.label
         self.session = session or requests.Session()
-        # Serializes the next batch while the previous one is on the wire.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
         # Batches shared by the runs given to `submit` (a back-fill of many runs).
         self._batches: Optional[CrossRunBatches] = None
         self._database_created = False
@@ -357,10 +357,15 @@ class InfluxTarget:
         Returns the error that stopped the writes, if any.
         """
         error = None
-        in_flight: Deque[Future] = deque()
+        # The next batch is serialized while the previous one is on the wire,
+        # in a daemon thread: a write stuck on a dripping server never keeps the
+        # process alive after a live run's drain deadline.
+        in_flight: Deque[DaemonCall] = deque()
         position = 0
+        previous: Optional[DaemonCall] = None
         for batch in _chunks(self._lines(run), self.config.batch_size):
-            in_flight.append(self._writer.submit(self._write, batch, position))
+            previous = DaemonCall(self._write_after, previous, batch, position, name="influx-write")
+            in_flight.append(previous)
             position += len(batch)
             if len(in_flight) > 1:
                 error = _collect(in_flight.popleft(), delivered, rejected)
@@ -370,8 +375,13 @@ class InfluxTarget:
             error = _collect(in_flight.popleft(), delivered, rejected) or error
         return error
 
+    def _write_after(self, previous: Optional[DaemonCall], batch: Sequence[EventLine], first: int):
+        """`_write` once the previous batch is done: one write on the wire at a time."""
+        if previous is not None:
+            previous.wait()
+        return self._write(batch, first)
+
     def close(self) -> None:
-        self._writer.shutdown()
         if self._batches is not None:
             self._batches.close()
         self.session.close()
@@ -391,8 +401,9 @@ class InfluxTarget:
             return
         response = self._request(f"{self.config.url}/query", data={"q": self._create_database_statement()},
                                  headers={}, what="CREATE DATABASE")
-        if response.status_code >= 300:
-            raise answer_problem(f"CREATE DATABASE {self.config.database!r}", response)
+        problem = unexpected_answer(f"CREATE DATABASE {self.config.database!r}", response, (200,))
+        if problem:
+            raise problem
         try:
             results = response.json().get("results") or [{}]
         except ValueError:
@@ -417,7 +428,7 @@ class InfluxTarget:
             body = compressor.compress(body) + compressor.flush()
         response = self._request(self.config.write_url, params=self.config.write_params, data=body,
                                  headers=self._headers(), what="write")
-        if response.status_code < 300:
+        if response.status_code in WRITE_STORED:
             return list(batch), []
         if response.status_code in (400, 413, 422):
             if len(batch) == 1:
@@ -426,6 +437,8 @@ class InfluxTarget:
             stored_left, rejected_left = self._write(batch[:middle], first)
             stored_right, rejected_right = self._write(batch[middle:], first + middle)
             return stored_left + stored_right, rejected_left + rejected_right
+        if 200 <= response.status_code < 300:
+            raise unexpected_answer("write", response, WRITE_STORED)
         raise answer_problem("write", response, _hint(response))
 
     def _request(self, url: str, what: str, headers: Dict[str, str], **kwargs) -> requests.Response:
@@ -443,7 +456,7 @@ def _chunks(lines: Iterator[EventLine], size: int) -> Iterator[List[EventLine]]:
         yield chunk
 
 
-def _collect(future: Future, delivered: List[str], rejected: list) -> Optional[Unreachable]:
+def _collect(future: DaemonCall, delivered: List[str], rejected: list) -> Optional[Unreachable]:
     """Account for one batch's outcome; the error if the server could not be written to."""
     try:
         stored, refused = future.result()

@@ -20,13 +20,17 @@ One group per experiment: `/metrics/job/<job>/chaostoolkit_experiment_ref/<ref>`
 or exactly the user's `grouping_key`. Each run PUTs (replaces) its experiment's group,
 so the pushgateway holds the latest run of each experiment and does not grow
 with the number of runs; every series still carries the run id
-(`chaostoolkit_run_trace_id`). The pushgateway refuses timestamps (FACTS §6), so
+(`chaostoolkit_run_trace_id`). When one replay sends several runs of a group
+(a glob of journals), the group ends holding the newest by start time,
+whatever the order of the paths: an older run than one pushed already is not
+pushed (and says so). The pushgateway refuses timestamps (FACTS §6), so
 a replay publishes the run's summary as of now and says so; remote write and
 OpenMetrics put the history at its true time.
 """
 import base64
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 from urllib.parse import quote
 
@@ -39,7 +43,7 @@ from ..errors import ConfigError
 from ..events import Event, Run
 from ..journal import order
 from . import Delivery, PlannedRequest
-from .http import Refused, Unreachable, answer_problem
+from .http import Refused, Unreachable, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
 from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, label_text, run_families, text_exposition
 
@@ -55,6 +59,9 @@ PEER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
 SUMMARY_NOTE = ("the pushgateway keeps no history: published the run's summary as of now "
                 "(--prometheus-remote-write or --openmetrics put it at its true time)")
 _CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# What the pushgateway answers a push it took (200; 202 from some versions and
+# proxies in front of it), with no body: a `200 <html>` login page took nothing.
+PUSH_TAKEN = (200, 202)
 
 OPTIONS = [
     click.option("--pushgateway-url", "pushgateway_url", metavar="URL",
@@ -144,6 +151,8 @@ class PushgatewayTarget:
         # run id -> event id -> latest version, for live runs only.
         self._events: Dict[str, Dict[str, Event]] = {}
         self._groups_pushed: Set[str] = set()
+        # group URL -> (start, run id) of the newest replayed run pushed there.
+        self._newest: Dict[str, Tuple[datetime, str]] = {}
         self._summary_noted = False
 
     def plan(self, run: Run) -> List[PlannedRequest]:
@@ -155,19 +164,33 @@ class PushgatewayTarget:
         ids = tuple(event.id for event in run.events)
         merged, live = self._merged(run, remember=True)
         url = self.group_url(merged)
+        newer = None if live else self._newer_than(url, merged)
+        if newer is not None:
+            return Delivery(self.label, ids, (), None, (newer,))
         try:
             response = self.config.endpoint.request(
                 self.session, "PUT", url, "push",
                 headers={"Content-Type": _CONTENT_TYPE}, data=self._body(merged, live).encode("utf-8"))
-            if response.status_code >= 300:
-                raise answer_problem("push", response)
+            problem = unexpected_answer("push", response, PUSH_TAKEN, empty=True)
+            if problem:
+                raise problem
         except Unreachable as error:
             return Delivery(self.label, (), ids, str(error), refused=isinstance(error, Refused))
         self._groups_pushed.add(url)
+        if not live:
+            self._newest[url] = (_run_start(merged), merged.run_id)
         # Said once per target, however many journals a replay sends.
         notes = () if live or self._summary_noted else (SUMMARY_NOTE,)
         self._summary_noted = self._summary_noted or bool(notes)
         return Delivery(self.label, ids, (), None, notes)
+
+    def _newer_than(self, url: str, run: Run) -> Optional[str]:
+        """The note for a run older than the one this replay pushed to its group already, else None."""
+        known = self._newest.get(url)
+        if known is None or known[1] == run.run_id or _run_start(run) >= known[0]:
+            return None
+        return (f"not pushed: its group already holds run {known[1]}, which started later "
+                f"({known[0].isoformat()}); the pushgateway keeps the newest run of each experiment")
 
     def delete_group(self) -> Optional[str]:
         """DELETE every group this target pushed to (end of a live run); the error, or None."""
@@ -175,8 +198,9 @@ class PushgatewayTarget:
         for url in sorted(self._groups_pushed):
             try:
                 response = self.config.endpoint.request(self.session, "DELETE", url, "delete group")
-                if response.status_code >= 300:
-                    raise answer_problem("delete group", response)
+                problem = unexpected_answer("delete group", response, PUSH_TAKEN, empty=True)
+                if problem:
+                    raise problem
             except Unreachable as error:
                 problems.append(str(error))
                 continue
@@ -221,6 +245,14 @@ class PushgatewayTarget:
         families = run_families(run, trace_id=self.config.trace_id, experiment_ref=self._ref(run),
                                 in_progress=in_progress, delivery="pushgateway")
         return text_exposition(families)
+
+
+def _run_start(run: Run) -> datetime:
+    """When the run started: its experiment's start, else its first event's."""
+    experiment = run.experiment
+    if experiment is not None:
+        return experiment.start
+    return min((event.start for event in run.events), default=datetime.min.replace(tzinfo=timezone.utc))
 
 
 def peer_exposition(run: Run, trace_id: str, experiment_ref: str, chaoslib_version: str, in_progress: bool) -> str:

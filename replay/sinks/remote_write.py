@@ -28,7 +28,7 @@ from ..config import Settings, as_number
 from ..events import Run
 from . import Delivery, PlannedRequest
 from .batching import CrossRunBatches, RunOutcome
-from .http import Refused, Unreachable, answer_problem
+from .http import Refused, Unreachable, answer_problem, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
 from .prometheus_series import Family, Series, openmetrics_text, run_families
 
@@ -42,6 +42,10 @@ _HEADERS = {
     "X-Prometheus-Remote-Write-Version": "0.1.0",
 }
 _SNAPPY_MAX_LITERAL = 65536
+# What a remote-write receiver answers samples it stored, with no body: 204
+# (Prometheus, VictoriaMetrics), 200 (Cortex, Mimir, Thanos). A `200 <html>`
+# login page stored nothing.
+WRITE_STORED = (200, 204)
 
 OPTIONS = [
     click.option("--prometheus-remote-write", "prometheus_remote_write", metavar="URL",
@@ -109,8 +113,8 @@ class RemoteWriteTarget:
                 for rest in batches[number:]:
                     failed.update(series.event_id for _, series in rest if series.event_id)
                 break
-            if response.status_code >= 300:
-                problem = answer_problem("remote write", response, refusal_hint(response.status_code, response.text))
+            problem = _problem(response)
+            if problem is not None:
                 errors.append(str(problem))
                 refused = refused or isinstance(problem, Refused)
                 failed.update(series.event_id for _, series in batch if series.event_id)
@@ -158,9 +162,9 @@ class RemoteWriteTarget:
 
     def _write(self, batch: List[Tuple[Family, Series]]) -> Tuple[List[Tuple[Family, Series]], list]:
         """POST one request of series (of any runs); raises Unreachable when it did not get through."""
-        response = self._post(batch)
-        if response.status_code >= 300:
-            raise answer_problem("remote write", response, refusal_hint(response.status_code, response.text))
+        problem = _problem(self._post(batch))
+        if problem is not None:
+            raise problem
         return batch, []
 
     def _post(self, batch: Sequence[Tuple[Family, Series]]) -> requests.Response:
@@ -172,6 +176,14 @@ class RemoteWriteTarget:
         flat = [(family, series) for family in families for series in family.series]
         size = self.config.batch_size
         return [flat[start:start + size] for start in range(0, len(flat), size)]
+
+
+def _problem(response: requests.Response) -> Optional[Unreachable]:
+    """Why a request's series were not stored (Refused for refused credentials), or None."""
+    problem = unexpected_answer("remote write", response, WRITE_STORED, empty=True)
+    if problem is not None and response.status_code >= 300:
+        problem = answer_problem("remote write", response, refusal_hint(response.status_code, response.text))
+    return problem
 
 
 def refusal_hint(status: int, body: str) -> str:
