@@ -45,7 +45,7 @@ logger = logging.getLogger("chaostoolkit_replay")
 # memory a back-fill holds. Enough for the batches and look-up windows to fill before the
 # oldest run has to be printed.
 READ_AHEAD_RUNS = 16
-MAX_PENDING_RUNS = 256
+MAX_PENDING_RUNS = 10_000
 MAX_PENDING_EVENTS = 50_000
 # Runs read to resolve their targets are kept for sending while they hold fewer events in all.
 KEPT_EVENTS = 200_000
@@ -275,17 +275,20 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count, target
     """
     undelivered, read_failed = False, 0
     lanes: Dict[str, Lane] = {}
-    pending: Deque[Tuple[Run, List[Future]]] = deque()
+    # (sequence number, run, [(future, lane)]) of the runs sent and not shown yet.
+    pending: Deque[Tuple[int, Run, List[Tuple[Future, str]]]] = deque()
     pending_events = 0
-    dispatched = flushed_at = 0
+    dispatched = 0
+    # The sequence number the next run would have had when each lane was last flushed.
+    flushed_at: Dict[str, int] = {}
     out = _Output(output_format)
     with _progress(count, dry_run, targets) as progress:
 
         def show_oldest() -> None:
             nonlocal undelivered, pending_events
-            run, futures = pending.popleft()
+            _, run, futures = pending.popleft()
             pending_events -= len(run.events)
-            deliveries = [future.result() for future in futures]
+            deliveries = [future.result() for future, _ in futures]
             undelivered = undelivered or any(not d.ok for d in deliveries)
             progress.update(run)
             if only_undelivered and not dry_run:
@@ -301,7 +304,7 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count, target
             if dry_run:
                 out.run(run, [(target.label, _plan(run, target, missed)) for target in targets], [])
                 continue
-            futures: List[Future] = []
+            futures: List[Tuple[Future, str]] = []
             for server, same_server in _by_server(targets):
                 jobs = []
                 for target in same_server:
@@ -312,18 +315,21 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count, target
                 if lane is None:
                     lane = lanes[server] = Lane(server)
                 lane.put(jobs)
-                futures.extend(job[3] for job in jobs)
-            pending.append((run, futures))
+                futures.extend((job[3], server) for job in jobs)
+            pending.append((dispatched, run, futures))
             pending_events += len(run.events)
             dispatched += 1
-            while pending and all(future.done() for future in pending[0][1]):
+            while pending and all(future.done() for future, _ in pending[0][2]):
                 show_oldest()
             while pending and (len(pending) > MAX_PENDING_RUNS or pending_events > MAX_PENDING_EVENTS):
-                # The oldest run may wait for a batch that only later runs would fill.
-                if flushed_at < dispatched:
-                    for lane in lanes.values():
-                        lane.flush()
-                    flushed_at = dispatched
+                # The oldest run may wait for a batch or window that only later runs would
+                # fill: the lanes still holding it send what they have (once: a lane flushed
+                # since the run was handed to it is only busy sending it).
+                sequence, _, futures = pending[0]
+                for future, server in futures:
+                    if not future.done() and flushed_at.get(server, 0) <= sequence:
+                        lanes[server].flush()
+                        flushed_at[server] = dispatched
                 show_oldest()
         for lane in lanes.values():
             lane.end()

@@ -17,8 +17,9 @@ target is used the way it sends best (see chaosreplay.sinks):
 
 Each (run, target) gets a Future of its Delivery; the caller prints runs in
 input order as their futures complete, and holds at most a bounded number of
-runs in flight: when it has to wait for the oldest, it asks every lane to
-`flush` first, so no run waits for a batch that only later runs would fill.
+runs in flight: when it has to wait for the oldest, it asks the lanes still
+holding that run to `flush` first, so no run waits for a batch that only later
+runs would fill.
 """
 import queue
 import threading

@@ -182,3 +182,16 @@ def test_progress_line_counts_runs_events_and_each_targets_requests(influx_db, c
     # The line is wiped when done: the timelines and results are not mixed with it.
     assert stream.getvalue().endswith("\r")
     target.close()
+
+
+def test_a_full_window_sends_partial_batches_instead_of_waiting_for_later_runs(influx_db, copies, monkeypatch):
+    """With room for only a few events in flight, the oldest run's partial batch must be
+    sent early (else it would wait for runs that cannot be read yet): every run arrives."""
+    directory, runs = copies
+    monkeypatch.setattr(cli, "MAX_PENDING_EVENTS", 20)
+    before = influx_write_requests(influx_db.url)
+    result = invoke(directory, "--influx-url", influx_db.url, "--influx-database", influx_db.name)
+    assert result.exit_code == 0, result.output
+    assert stored_events(influx_db.url, influx_db.name) == sum(len(run.events) for run in runs)
+    # Flushed as the window filled: more than one request, far fewer than one per run.
+    assert 1 < influx_write_requests(influx_db.url) - before < len(runs)
