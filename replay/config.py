@@ -142,6 +142,12 @@ class Redactor:
         # Longest first: a secret that contains another is masked whole.
         self._values = tuple(sorted(known, key=len, reverse=True))
 
+    def finds(self, text: str) -> bool:
+        """Whether `text` holds something to mask (a known secret, a URL with user information)."""
+        if "@" in text and "://" in text and _URL_USERINFO.search(text):
+            return True
+        return any(value in text for value in self._values)
+
     def text(self, text: str) -> str:
         """`text` with every known secret masked; a secret cut off at a shortened text's
         end (`…`) is masked too, and so is the user information of any URL in it

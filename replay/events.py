@@ -231,14 +231,37 @@ class Run:
 def redacted_event(event: Event, redactor) -> Event:
     """`event` with the secrets `redactor` knows masked in its name, tags and fields (an
     activity's error, an interruption's reason, a mark's fields); the same event if none is there."""
-    if not redactor and not any(isinstance(value, str) and "@" in value for value in event.fields.values()):
-        return event  # nothing known to mask, and no URL with user information: most events
+    if not _holds_something_to_mask(event, redactor):
+        return event
     name = redactor.text(event.name)
     tags = redactor.value(dict(event.tags))
     fields = redactor.value(dict(event.fields))
     if name == event.name and tags == event.tags and fields == event.fields:
         return event
     return event.evolve(name=name, tags=tags, fields=fields)
+
+
+def _holds_something_to_mask(event: Event, redactor) -> bool:
+    """A quick look (most events hold nothing): a URL with user information in a text field,
+    a known secret in any text (or a shortened one), or nested field values."""
+    texts = [event.name]
+    for value in event.fields.values():
+        kind = type(value)
+        if kind is str:
+            if "@" in value:
+                return True
+            texts.append(value)
+        elif kind not in _PLAIN_FIELD_TYPES:
+            return True  # nested (a mark's fields), or a str subclass
+    if not redactor:
+        return False
+    if event.tags:
+        texts.extend(value for value in event.tags.values() if type(value) is str)
+    blob = "\0".join(texts)
+    return "…" in blob or redactor.finds(blob)
+
+
+_PLAIN_FIELD_TYPES = frozenset({float, int, bool, type(None)})
 
 
 def parse_time(value: Any) -> datetime:

@@ -23,7 +23,7 @@ from chaosreplay.journal import EXTENSION_NAME, recorded_extension
 from tests.blackhole import Refusing
 from tests.conftest import REPO
 from tests.crafted_journals import write_journal
-from tests.recording_server import recorders  # noqa: F401 (fixture)
+from tests.recording_server import RecordingServer, recorders  # noqa: F401 (fixture)
 
 CHAOS = os.path.join(os.path.dirname(sys.executable), "chaos")
 EXPERIMENTS = os.path.join(REPO, "tests", "experiments")
@@ -61,8 +61,6 @@ def assert_no_secret(text, where):
 @pytest.fixture(scope="module")
 def leaky_run(tmp_path_factory):
     """One real `chaos run` of the leaky experiment, with its live deliveries recorded."""
-    from tests.recording_server import RecordingServer
-
     workdir = tmp_path_factory.mktemp("leaky")
     influx, grafana = RecordingServer(), RecordingServer()
     with Refusing() as closed:
