@@ -211,7 +211,7 @@ def _size(directory: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1000, help="0: skip the many small runs")
     parser.add_argument("--latency", type=float, action="append", help="Grafana's latency in ms (repeatable; "
                                                                         "default 10 and 50)")
     parser.add_argument("--big-events", type=int, default=1_000_000, help="0: skip the big input")
@@ -221,7 +221,7 @@ def main() -> None:
     command = chaos_replay_command(args.chaos_replay)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs shared with the servers; {' '.join(command)}")
     with tempfile.TemporaryDirectory(prefix="backfill-bench-") as workdir:
-        for latency in args.latency or [10, 50]:
+        for latency in (args.latency or [10, 50]) if args.runs else ():
             small_runs(command, workdir, args.runs, latency)
         if args.big_events:
             big_input(command, workdir, args.big_events, args.big_runs)

@@ -2,8 +2,11 @@
 import json
 import logging
 import os
+import shutil
 import sys
 import textwrap
+import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from datetime import datetime, timezone
@@ -46,6 +49,8 @@ MAX_PENDING_RUNS = 256
 MAX_PENDING_EVENTS = 50_000
 # Runs read to resolve their targets are kept for sending while they hold fewer events in all.
 KEPT_EVENTS = 200_000
+# How often the progress line on a terminal is redrawn, at most.
+PROGRESS_SECONDS = 0.2
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 2 usage error; 3 invalid journal input; "
@@ -158,6 +163,8 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     # Every run's targets are resolved before anything is sent (a configuration error
     # sends nothing). The runs read for that are kept while they are few; the others
     # are read again when their turn comes, so memory does not grow with the input.
+    shared = _SharedTargets()
+    resolver = _TargetResolver(sink_options, env, config_file, config_vars, shared, journal_targets)
     inputs: List[_Input] = []
     kept_events = 0
     for item in find_inputs(journals):
@@ -178,16 +185,14 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         # A side file may hold several runs (runs sharing one fixed `events_path`).
         for index, run in enumerate(runs):
             run = _prepare(run, shift_to, tags, only_actions)
-            if kept_events + len(run.events) <= KEPT_EVENTS:
-                kept_events += len(run.events)
-                inputs.append(_Input(item.path, run, index=index))
-            else:
-                inputs.append(_Input(item.path, None, run, index=index))
+            keep = kept_events + len(run.events) <= KEPT_EVENTS
+            kept_events += len(run.events) if keep else 0
+            targets, redactor = resolver.targets_of(run)
+            inputs.append(_Input(item.path, run if keep else None, targets, index, run.run_id,
+                                 run.from_side_file, redactor))
+        runs = run = None  # not kept: freed now
     inputs = _without_side_file_twins(inputs)
-
-    shared = _SharedTargets()
-    config_failed = _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared, journal_targets)
-    if config_failed:
+    if resolver.failed:
         sys.exit(EXIT_INVALID_CONFIG)
     if sink_options.get("grafana_dashboard"):
         lines, saved = provision_dashboards([item.targets for item in inputs], sink_options["grafana_dashboard"],
@@ -209,7 +214,11 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
                 yield None, item.targets, error
 
     undelivered, read_failed = _send_and_show(read_ahead(runs(), READ_AHEAD_RUNS), dry_run, only_undelivered,
-                                              output_format, len(inputs))
+                                              output_format, len(inputs), shared.targets)
+    # Targets that write once every run is in (the OpenMetrics file of many runs).
+    for problem in shared.finish_all():
+        _error(problem)
+        undelivered = True
     shared.close_all()
     if read_failed and exit_code == EXIT_OK:
         exit_code = read_failed
@@ -220,19 +229,20 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
 
 class _Input:
     """A run to replay: the file it is read from (and which of the file's runs: a side file
-    may hold several), its run if kept, its targets."""
+    may hold several), its run if kept, its targets, its id and whether a side file holds it,
+    and its known secrets, masked in its events (`Redactor`)."""
 
-    __slots__ = ("path", "index", "run", "targets", "settings_run", "redactor")
+    __slots__ = ("path", "run", "targets", "index", "run_id", "from_side_file", "redactor")
 
-    def __init__(self, path: str, run: Optional[Run], settings_run: Optional[Run] = None, index: int = 0):
+    def __init__(self, path: str, run: Optional[Run], targets: list, index: int, run_id: str,
+                 from_side_file: bool, redactor: Redactor):
         self.path = path
-        self.index = index
         self.run = run
-        self.targets: list = []
-        # The run's known secrets, masked in its events (`Redactor`).
-        self.redactor = Redactor()
-        # The run targets are resolved from, when it is not kept.
-        self.settings_run = settings_run if run is None else run
+        self.targets = targets
+        self.index = index
+        self.run_id = run_id
+        self.from_side_file = from_side_file
+        self.redactor = redactor
 
 
 def _check_tags_are_text(tags: Dict[str, str]) -> None:
@@ -247,18 +257,17 @@ def _check_tags_are_text(tags: Dict[str, str]) -> None:
 def _without_side_file_twins(inputs: List[_Input]) -> List[_Input]:
     """A side file's run that a journal given too holds is replayed from the journal, the
     fuller record (and the same events: replaying both would only send them twice)."""
-    from_journals = {item.settings_run.run_id for item in inputs if not item.settings_run.from_side_file}
+    from_journals = {item.run_id for item in inputs if not item.from_side_file}
     kept = []
     for item in inputs:
-        run = item.settings_run
-        if run.from_side_file and run.run_id in from_journals:
-            logger.info(f"{item.path}: run {run.run_id} is replayed from its journal")
+        if item.from_side_file and item.run_id in from_journals:
+            logger.info(f"{item.path}: run {item.run_id} is replayed from its journal")
             continue
         kept.append(item)
     return kept
 
 
-def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tuple[bool, int]:
+def _send_and_show(runs, dry_run, only_undelivered, output_format, count, targets) -> Tuple[bool, int]:
     """Send (or plan) each run and print it in input order as its deliveries complete.
 
     Returns whether some event was not delivered, and the exit code of a journal
@@ -270,7 +279,7 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tup
     pending_events = 0
     dispatched = flushed_at = 0
     out = _Output(output_format)
-    with _progress(count, dry_run) as progress:
+    with _progress(count, dry_run, targets) as progress:
 
         def show_oldest() -> None:
             nonlocal undelivered, pending_events
@@ -278,7 +287,7 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count) -> Tup
             pending_events -= len(run.events)
             deliveries = [future.result() for future in futures]
             undelivered = undelivered or any(not d.ok for d in deliveries)
-            progress.update(1)
+            progress.update(run)
             if only_undelivered and not dry_run:
                 _record_resent(run, deliveries)
             out.run(run, None, deliveries)
@@ -398,62 +407,64 @@ def _by_server(targets) -> List[Tuple[str, list]]:
     return list(groups.items())
 
 
-def _resolve_targets(inputs, sink_options, env, config_file, config_vars, shared, journal_targets=True) -> bool:
-    """Every target of every run, before anything is sent; config errors all reported.
-    Returns whether one was found.
+class _TargetResolver:
+    """Every target of every run, before anything is sent; config errors all reported
+    (`failed` says whether there was one).
 
     Precedence: flags, environment, --config, the journal's live controls, then
     its configuration (chaosdb keys) and secrets; without `journal_targets` only the
-    first three. Each input also gets its run's known secrets: the journal's and the
+    first three. Each run also gets its known secrets: the journal's and the
     credentials of its targets.
     """
-    failed, reported = False, set()
-    modules = sink_modules()
-    named = _sinks_the_command_names(modules, sink_options, env, config_file, config_vars)
-    for item in inputs:
-        run = item.settings_run
-        # The journal's live controls name targets too, below --config.
-        targets = []
+
+    def __init__(self, sink_options, env, config_file, config_vars, shared, journal_targets=True):
+        self.sink_options, self.env, self.config_file, self.config_vars = sink_options, env, config_file, config_vars
+        self.journal_targets = journal_targets
+        self.shared = shared
+        self.modules = sink_modules()
+        self.named = _sinks_the_command_names(self.modules, sink_options, env, config_file, config_vars)
+        self.failed = False
+        self._reported: set = set()
+
+    def targets_of(self, run: Run) -> Tuple[list, Redactor]:
+        """The run's targets, and its known secrets."""
         try:
-            journal = Settings(cli=sink_options, env=env, file=config_file,
+            # The journal's live controls name targets too, below --config.
+            journal = Settings(cli=self.sink_options, env=self.env, file=self.config_file,
                                controls=sections_from_controls(run.controls),
-                               configuration=run.configuration, secrets=run.secrets, variables=config_vars)
-            settings = journal if journal_targets else Settings(cli=sink_options, env=env, file=config_file,
-                                                                variables=config_vars)
+                               configuration=run.configuration, secrets=run.secrets, variables=self.config_vars)
+            settings = journal if self.journal_targets else Settings(
+                cli=self.sink_options, env=self.env, file=self.config_file, variables=self.config_vars)
         except ConfigError as error:  # a configuration too deeply nested to be read
-            failed = True
+            self.failed = True
             _error(f"{run.source}: {error}")
-            modules_to_try = ()
-        else:
-            modules_to_try = modules
-            item.redactor = Redactor(journal.known_secrets())
-        for module in modules_to_try:
+            return [], Redactor()
+        redactor = Redactor(journal.known_secrets())
+        targets = []
+        for module in self.modules:
             try:
                 for target in module.targets(settings):
-                    target = shared.get(target)
+                    target = self.shared.get(target)
                     # Named twice (a URL given twice): sent once, not twice at the same time.
                     if not any(known is target for known in targets):
                         targets.append(target)
             except ConfigError as error:
                 message = f"{run.source}: {error}"
-                if named and module not in named and error.key.startswith("configuration"):
+                if self.named and module not in self.named and error.key.startswith("configuration"):
                     # The journal's own target, in a sink the command does not send to:
                     # e.g. the `configuration.grafana` chaosdb left in a journal replayed
                     # to InfluxDB only. The targets the command names still get the run.
                     message += "; not sent to (the command names its own targets)"
-                    if message not in reported:
-                        reported.add(message)
+                    if message not in self._reported:
+                        self._reported.add(message)
                         _warning(message)
                     continue
-                failed = True
-                if message not in reported:
-                    reported.add(message)
+                self.failed = True
+                if message not in self._reported:
+                    self._reported.add(message)
                     _error(message)
-        item.targets = targets
-        item.redactor.add(_credentials_of(targets))
-        if item.run is None:
-            item.settings_run = None  # read again when its turn comes
-    return failed
+        redactor.add(_credentials_of(targets))
+        return targets, redactor
 
 
 def _credentials_of(targets) -> Iterator[Any]:
@@ -491,8 +502,8 @@ class _SharedTargets:
         self._targets: list = []
 
     @property
-    def count(self) -> int:
-        return len(self._targets)
+    def targets(self) -> list:
+        return list(self._targets)
 
     def get(self, target):
         for known in self._targets:
@@ -502,6 +513,16 @@ class _SharedTargets:
                 return known
         self._targets.append(target)
         return target
+
+    def finish_all(self) -> List[str]:
+        """Let the targets that write at the end do it; their problems, one line each."""
+        problems = []
+        for target in self._targets:
+            finish = getattr(target, "finish", None)
+            problem = finish() if finish is not None else None
+            if problem:
+                problems.append(f"{target.label}: {problem}")
+        return problems
 
     def close_all(self) -> None:
         for target in self._targets:
@@ -516,7 +537,7 @@ def _close(target) -> None:
 
 
 class _NoProgress:
-    def update(self, _steps):
+    def update(self, _run):
         pass
 
     def __enter__(self):
@@ -526,10 +547,64 @@ class _NoProgress:
         return False
 
 
-def _progress(count: int, dry_run: bool):
-    """A progress bar on a terminal for long work; nothing when piped."""
+class _Progress:
+    """One line on a terminal (stderr) while runs are sent: runs and events done, and the
+    requests each target's server has answered so far."""
+
+    def __init__(self, count: int, targets, stream=None, columns: Optional[int] = None):
+        self.stream = stream or sys.stderr
+        self.columns = columns
+        self.count = count
+        self.runs = self.events = 0
+        self.requests: Dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._drawn = 0.0
+        self._width = 0
+        for target in targets:
+            session = getattr(target, "session", None)
+            if session is not None:
+                self.requests[target.label] = 0
+                session.hooks["response"].append(self._counter(target.label))
+
+    def _counter(self, label: str):
+        def count(response, *args, **kwargs):
+            with self._lock:
+                self.requests[label] += 1
+        return count
+
+    def text(self) -> str:
+        with self._lock:
+            requests_ = "; ".join(f"{label}: {number:,} request(s)" for label, number in self.requests.items())
+        return (f"replaying: {self.runs:,}/{self.count:,} runs, {self.events:,} events"
+                + (f"; {requests_}" if requests_ else ""))
+
+    def update(self, run: Run) -> None:
+        self.runs += 1
+        self.events += len(run.events)
+        now = time.monotonic()
+        if now - self._drawn >= PROGRESS_SECONDS or self.runs == self.count:
+            self._drawn = now
+            self._draw(self.text())
+
+    def _draw(self, text: str) -> None:
+        self._width = max(1, (self.columns or shutil.get_terminal_size().columns) - 1)
+        self.stream.write("\r" + text[: self._width].ljust(self._width))
+        self.stream.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+        return False
+
+
+def _progress(count: int, dry_run: bool, targets):
+    """A progress line on a terminal for long work; nothing when piped."""
     if not dry_run and count > 1 and sys.stderr.isatty():
-        return click.progressbar(length=count, label="replaying", file=sys.stderr)
+        return _Progress(count, targets)
     return _NoProgress()
 
 

@@ -1,6 +1,7 @@
 """`chaos-replay DIR` of many runs: shared batches, bounded Grafana concurrency, window
-look-ups, one streamed document; against a real influxd and the Grafana stand-in, the
+look-ups, one streamed document, one OpenMetrics file written once, the progress line; against a real influxd and the Grafana stand-in, the
 requests counted by the servers."""
+import io
 import json
 import math
 import os
@@ -9,13 +10,18 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from chaosreplay import cli
 from chaosreplay.cli import replay
+from chaosreplay.config import Settings
 from chaosreplay.journal import read_journal
 from chaosreplay.render import run_document
+from chaosreplay.sinks import influx, openmetrics
+from chaosreplay.sinks.prometheus_series import merge_families, openmetrics_text, run_families
 from tests.conftest import JOURNALS
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
 from tests.influx_server import influx_db, influxd, stored_events  # noqa: F401 (fixtures)
 from tests.journal_copies import write_copies
+from tests.prometheus_servers import prometheus, pushgateway  # noqa: F401 (fixtures)
 
 CLEAN_ENV = {name: None for name in os.environ if name.startswith(("GRAFANA_", "INFLUX_"))}
 
@@ -110,3 +116,69 @@ def test_streamed_json_of_no_readable_run_is_an_empty_document(tmp_path):
     result = runner.invoke(replay, [str(broken), "--format", "json"], env=CLEAN_ENV)
     assert result.exit_code == 3
     assert result.stdout == json.dumps({"runs": []}, indent=2) + "\n"
+
+
+def test_openmetrics_file_of_many_runs_is_written_once_with_every_run(copies, tmp_path, monkeypatch):
+    directory, runs = copies
+    output = tmp_path / "runs.om"
+    replaced = []
+    real_replace = os.replace
+
+    def counting_replace(source, destination):
+        replaced.append(str(destination))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(openmetrics.os, "replace", counting_replace)
+    result = invoke(directory, "--openmetrics", str(output))
+    assert result.exit_code == 0, result.output
+    assert replaced == [str(output)]
+    assert output.read_text(encoding="utf-8") == openmetrics_text(merge_families(
+        *(run_families(run, delivery="openmetrics") for run in runs)))
+    # The spools beside it are gone.
+    assert {path.name for path in tmp_path.iterdir()} == {"runs", "runs.om"}
+
+
+def remote_write_requests(prometheus_url: str) -> int:
+    """Remote-write requests Prometheus has answered (its own counter)."""
+    total = 0
+    for line in requests.get(f"{prometheus_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/write"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def test_runs_share_remote_write_requests(prometheus, copies, tmp_path):
+    directory, runs = copies
+    series = sum(len(family.series) for run in runs for family in run_families(run, delivery="remote_write"))
+    batch = 100
+    assert series > 4 * batch
+    config = tmp_path / "targets.json"
+    config.write_text(json.dumps({"prometheus_remote_write": {"url": f"{prometheus.url}/api/v1/write",
+                                                              "batch_size": batch}}))
+    before = remote_write_requests(prometheus.url)
+    result = invoke(directory, "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert remote_write_requests(prometheus.url) - before == math.ceil(series / batch)
+    for run in runs:
+        assert f"-> prometheus remote write {prometheus.url}/api/v1/write: delivered {len(run.events)} event(s)" \
+            in result.output
+    last = runs[-1]
+    prometheus.wait_for(f'chaostoolkit_experiment_start_timestamp_seconds{{chaostoolkit_run_trace_id="{last.run_id}"}}',
+                        lambda result: len(result) == 1, at=last.experiment.end.timestamp() if last.experiment else None)
+
+
+def test_progress_line_counts_runs_events_and_each_targets_requests(influx_db, copies):
+    _, runs = copies
+    [target] = influx.targets(Settings(cli={"influx_url": influx_db.url, "influx_database": influx_db.name},
+                                       env={}))
+    stream = io.StringIO()
+    with cli._Progress(2, [target], stream=stream, columns=500) as progress:
+        for run in runs[:2]:
+            assert target.send(run).ok
+            progress.update(run)
+        drawn = stream.getvalue()
+    events = len(runs[0].events) + len(runs[1].events)
+    assert f"replaying: 2/2 runs, {events} events; {target.label}: 2 request(s)" in drawn
+    # The line is wiped when done: the timelines and results are not mixed with it.
+    assert stream.getvalue().endswith("\r")
+    target.close()

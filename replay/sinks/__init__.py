@@ -26,7 +26,10 @@ For a back-fill of many runs (``chaosreplay.pipeline``), a target may also have:
   written or failed, ``flush`` sends what waits for a full batch (InfluxDB);
 - ``send_runs(runs) -> list[Delivery]``: several runs at once, one Delivery
   each, in order (Grafana: one look-up for runs close in time, requests in
-  parallel).
+  parallel);
+- ``finish() -> str | None``: called once every run is sent, for a target
+  that writes at the end (the OpenMetrics file of many runs); the problem on
+  one line, or None.
 
 Optional class attributes, read with ``getattr`` (default False):
 

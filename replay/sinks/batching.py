@@ -35,6 +35,8 @@ class RunOutcome:
     run: Any
     items: int = 0
     stored: List[Any] = field(default_factory=list)
+    # Items of batches that did not get through at all.
+    failed: List[Any] = field(default_factory=list)
     # (1-based position of the item in its run, item, reason)
     rejected: List[Tuple[int, Any, str]] = field(default_factory=list)
     error: Optional[Unreachable] = None
@@ -136,6 +138,8 @@ class CrossRunBatches:
                     outcome.stored.append(item)
                 elif index in reasons:
                     outcome.rejected.append((position, item, reasons[index]))
+                elif error is not None:
+                    outcome.failed.append(item)
             for outcome in owners.values():
                 if error is not None:
                     outcome.failed_batches += 1

@@ -5,8 +5,13 @@
 `promtool tsdb create-blocks-from openmetrics FILE DIR` turns them into blocks
 (timestamps in seconds, each family once, each series in time order, `# EOF`).
 Every run replayed by one `chaos-replay` call goes into the same file; a
-`{run_id}` in the name gives one file per run instead. The file is replaced
-whole (written beside it, then renamed), so it is never left half-written.
+`{run_id}` in the name gives one file per run instead.
+
+The runs' samples are spooled, one temporary file per family beside the
+output, as the runs come (memory holds one run at a time, not the whole
+input); the file is written once, when the last run is in (`finish`):
+written beside, then renamed, so it is never left half-written. `send` (one
+run) writes the file with every run sent so far at once.
 
 A run id comes from a journal or a side file, so it never picks a path: in
 `{run_id}` it is put in a safe file-name form (`file_name_for`), which cannot
@@ -14,16 +19,18 @@ leave the directory the user named.
 """
 import os
 import re
+import shutil
 import tempfile
 from hashlib import sha256
-from typing import Dict, List
+from typing import IO, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import click
 
 from ..config import Settings, as_text
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .prometheus_series import Family, merge_families, openmetrics_text, run_families
+from .prometheus_series import (OPENMETRICS_END, Family, openmetrics_header, openmetrics_samples, openmetrics_text,
+                                run_families)
 
 __all__ = ["OPTIONS", "OpenMetricsTarget", "targets"]
 
@@ -45,32 +52,86 @@ def targets(settings: Settings) -> List["OpenMetricsTarget"]:
 
 class OpenMetricsTarget:
     """One file (or one per run with `{run_id}`); `chaos-replay` hands every run to the
-    same instance, which rewrites the file with all the runs it was given."""
+    same instance, which writes the file with all of them when `finish` is called."""
 
     def __init__(self, path: str):
         self.path = path
         self.label = f"openmetrics {path}"
-        # file -> run id -> that run's families
-        self._written: Dict[str, Dict[str, List[Family]]] = {}
+        # One file of many runs: its families in order of first appearance, each with
+        # a spool of its samples; the runs already in it.
+        self._families: Dict[str, Tuple[Family, IO[str]]] = {}
+        self._runs: Set[str] = set()
+        self._unwritten = False
 
     def plan(self, run: Run) -> List[PlannedRequest]:
         families = run_families(run, delivery="openmetrics")
         return [PlannedRequest("WRITE", self._path_for(run), {}, openmetrics_text(families))]
 
     def send(self, run: Run) -> Delivery:
+        [delivery] = self.send_runs([run])
+        if not delivery.ok:
+            return delivery
+        problem = self.finish()
+        if problem:
+            return Delivery(self.label, (), delivery.delivered, problem)
+        return delivery
+
+    def send_runs(self, runs: Sequence[Run]) -> List[Delivery]:
+        """Add the runs to the file (spooled until `finish`), or write each run's own file."""
+        return [self._add(run) for run in runs]
+
+    def finish(self) -> Optional[str]:
+        """Write the file of many runs, if runs were added since it was last written;
+        the error on one line, or None."""
+        if not self._unwritten:
+            return None
+        try:
+            _replace_file(self.path, self._write_spooled)
+        except (OSError, ValueError) as error:
+            return f"cannot write {self.path}: {_reason(error)}"
+        self._unwritten = False
+        return None
+
+    def close(self) -> None:
+        for _, spool in self._families.values():
+            spool.close()
+        self._families.clear()
+
+    def _add(self, run: Run) -> Delivery:
         path = self._path_for(run)
         ids = tuple(event.id for event in run.events)
-        runs: Dict[str, List[Family]] = {}
         try:
-            runs = self._written.setdefault(os.path.abspath(path), {})
-            runs[run.run_id] = run_families(run, delivery="openmetrics")
-            _replace_file(path, openmetrics_text(merge_families(*runs.values())))
+            if path != self.path:
+                families = run_families(run, delivery="openmetrics")
+                _replace_file(path, lambda out: out.write(openmetrics_text(families)))
+            elif run.run_id not in self._runs:  # the same run given twice is written once
+                self._spool(run_families(run, delivery="openmetrics"))
+                self._runs.add(run.run_id)
+                self._unwritten = True
         except (OSError, ValueError) as error:  # ValueError: a NUL in the configured path
-            runs.pop(run.run_id, None)
-            reason = getattr(error, "strerror", None) or error
-            return Delivery(self.label, (), ids, f"cannot write {path}: {reason}")
+            return Delivery(self.label, (), ids, f"cannot write {path}: {_reason(error)}")
         return Delivery(self.label, ids, (), None,
                         (f"import with: promtool tsdb create-blocks-from openmetrics {path} <prometheus data dir>",))
+
+    def _spool(self, families: Sequence[Family]) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        for family in families:
+            known = self._families.get(family.name)
+            if known is None:
+                known = self._families[family.name] = (
+                    family, tempfile.TemporaryFile("w+", encoding="utf-8", dir=directory, prefix=".openmetrics-"))
+            samples = openmetrics_samples(family)
+            if samples:
+                known[1].write("\n".join(samples) + "\n")
+
+    def _write_spooled(self, out: IO[str]) -> None:
+        for family, spool in self._families.values():
+            out.write("\n".join(openmetrics_header(family)) + "\n")
+            spool.flush()
+            spool.seek(0)
+            shutil.copyfileobj(spool, out)
+            spool.seek(0, os.SEEK_END)
+        out.write(OPENMETRICS_END + "\n")
 
     def _path_for(self, run: Run) -> str:
         return self.path.replace("{run_id}", file_name_for(run.run_id))
@@ -93,12 +154,17 @@ def file_name_for(run_id: str) -> str:
     return f"run_{safe.strip('.')}_{digest}"
 
 
-def _replace_file(path: str, text: str) -> None:
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "strerror", None) or error)
+
+
+def _replace_file(path: str, write: Callable[[IO[str]], None]) -> None:
+    """Write `path` beside it, then rename: never left half-written."""
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=".openmetrics-", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+            write(out)
         os.replace(temporary, path)
     except OSError:
         if os.path.exists(temporary):

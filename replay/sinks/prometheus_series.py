@@ -31,6 +31,9 @@ __all__ = [
     "run_families",
     "text_exposition",
     "openmetrics_text",
+    "openmetrics_header",
+    "openmetrics_samples",
+    "OPENMETRICS_END",
     "merge_families",
     "label_text",
 ]
@@ -47,6 +50,8 @@ EXPERIMENT_STATUSES = ("completed", "failed", "aborted", "interrupted", "unknown
 # While a run goes on, "in progress" is sampled this often, so that instant
 # queries (5 minutes look-back) see it during a long back-filled run.
 IN_PROGRESS_STEP_MS = 60_000
+# The line an OpenMetrics file ends with.
+OPENMETRICS_END = "# EOF"
 IN_PROGRESS_MAX_POINTS = 1000
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -196,13 +201,26 @@ def openmetrics_text(families: Sequence[Family]) -> str:
     """OpenMetrics 1.0 with second timestamps, each family once, each series in time order, `# EOF`."""
     lines = []
     for family in families:
-        lines.extend(_family_header(family))
-        for series in family.series:
-            labels = label_text(series.labels)
-            for timestamp, value in series.points:
-                lines.append(f"{family.name}{labels} {_number(value)} {timestamp // 1000}.{timestamp % 1000:03d}")
-    lines.append("# EOF")
+        lines.extend(openmetrics_header(family))
+        lines.extend(openmetrics_samples(family))
+    lines.append(OPENMETRICS_END)
     return "\n".join(lines) + "\n"
+
+
+def openmetrics_header(family: Family) -> List[str]:
+    """The lines a family starts with in an OpenMetrics file (once per file)."""
+    return _family_header(family)
+
+
+def openmetrics_samples(family: Family) -> List[str]:
+    """The family's samples as OpenMetrics lines, with second timestamps; a file may hold
+    several runs' samples of one family after its one header."""
+    lines = []
+    for series in family.series:
+        labels = label_text(series.labels)
+        for timestamp, value in series.points:
+            lines.append(f"{family.name}{labels} {_number(value)} {timestamp // 1000}.{timestamp % 1000:03d}")
+    return lines
 
 
 def _family_header(family: Family) -> List[str]:

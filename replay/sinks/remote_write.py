@@ -19,7 +19,7 @@ Prometheus stores once.
 """
 import struct
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import click
 import requests
@@ -27,6 +27,7 @@ import requests
 from ..config import Settings, as_number
 from ..events import Run
 from . import Delivery, PlannedRequest
+from .batching import CrossRunBatches, RunOutcome
 from .http import Refused, Unreachable, answer_problem, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
 from .prometheus_series import Family, Series, openmetrics_text, run_families
@@ -83,6 +84,8 @@ class RemoteWriteTarget:
         self.config = config
         self.label = config.label
         self.session = session or requests.Session()
+        # Requests shared by the runs given to `submit` (a back-fill of many runs).
+        self._shared: Optional[CrossRunBatches] = None
 
     def plan(self, run: Run) -> List[PlannedRequest]:
         headers = {**_HEADERS, **self.config.endpoint.auth_headers(masked=True)}
@@ -103,18 +106,14 @@ class RemoteWriteTarget:
         stored = 0
         batches = self._batches(run)
         for number, batch in enumerate(batches):
-            body = snappy_literal_block(write_request(batch))
             try:
-                response = self.config.endpoint.request(self.session, "POST", self.config.endpoint.url,
-                                                        "remote write", headers=_HEADERS, data=body)
+                response = self._post(batch)
             except Unreachable as error:
                 errors.append(str(error))
                 for rest in batches[number:]:
                     failed.update(series.event_id for _, series in rest if series.event_id)
                 break
-            problem = unexpected_answer("remote write", response, WRITE_STORED, empty=True)
-            if problem is not None and response.status_code >= 300:
-                problem = answer_problem("remote write", response, refusal_hint(response.status_code, response.text))
+            problem = _problem(response)
             if problem is not None:
                 errors.append(str(problem))
                 refused = refused or isinstance(problem, Refused)
@@ -129,14 +128,62 @@ class RemoteWriteTarget:
         return Delivery(self.label, tuple(i for i in all_ids if i not in failed),
                         tuple(i for i in all_ids if i in failed), error, refused=refused)
 
+    def submit(self, run: Run, done: Callable[[Delivery], None]) -> None:
+        """Queue `run` behind the runs submitted before: their series share requests of
+        `batch_size` series. `done(delivery)` once every series of the run is written or
+        failed; `flush` sends what waits for a full request."""
+        if self._shared is None:
+            self._shared = CrossRunBatches(self.config.batch_size, self._write, "remote-write")
+
+        def finished(outcome: RunOutcome) -> None:
+            all_ids = tuple(event.id for event in outcome.run.events)
+            if outcome.error is None:
+                done(Delivery(self.label, all_ids))
+            elif outcome.failed_batches == outcome.batches:
+                done(Delivery(self.label, (), all_ids, str(outcome.error), refused=outcome.refused))
+            else:
+                failed = {series.event_id for _, series in outcome.failed if series.event_id}
+                done(Delivery(self.label, tuple(i for i in all_ids if i not in failed),
+                              tuple(i for i in all_ids if i in failed),
+                              f"{outcome.error} ({outcome.failed_batches} of {outcome.batches} request(s) refused)",
+                              refused=outcome.refused))
+
+        families = run_families(run, delivery="remote_write")
+        self._shared.add(run, ((family, series) for family in families for series in family.series), finished)
+
+    def flush(self) -> None:
+        if self._shared is not None:
+            self._shared.flush()
+
     def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
         self.session.close()
+
+    def _write(self, batch: List[Tuple[Family, Series]]) -> Tuple[List[Tuple[Family, Series]], list]:
+        """POST one request of series (of any runs); raises Unreachable when it did not get through."""
+        problem = _problem(self._post(batch))
+        if problem is not None:
+            raise problem
+        return batch, []
+
+    def _post(self, batch: Sequence[Tuple[Family, Series]]) -> requests.Response:
+        return self.config.endpoint.request(self.session, "POST", self.config.endpoint.url, "remote write",
+                                            headers=_HEADERS, data=snappy_literal_block(write_request(batch)))
 
     def _batches(self, run: Run) -> List[List[Tuple[Family, Series]]]:
         families = run_families(run, delivery="remote_write")
         flat = [(family, series) for family in families for series in family.series]
         size = self.config.batch_size
         return [flat[start:start + size] for start in range(0, len(flat), size)]
+
+
+def _problem(response: requests.Response) -> Optional[Unreachable]:
+    """Why a request's series were not stored (Refused for refused credentials), or None."""
+    problem = unexpected_answer("remote write", response, WRITE_STORED, empty=True)
+    if problem is not None and response.status_code >= 300:
+        problem = answer_problem("remote write", response, refusal_hint(response.status_code, response.text))
+    return problem
 
 
 def refusal_hint(status: int, body: str) -> str:
