@@ -134,7 +134,7 @@ class LiveShipping:
         deadline, or CLEANUP_SECONDS from now if that is later, so the run still ends on time."""
         deadline = max(self.engine.begin_drain(), time.monotonic() + CLEANUP_SECONDS)
         try:
-            return DaemonCall(cleanup, name="chaostoolkit-replay live cleanup").result(deadline - time.monotonic())
+            return DaemonCall(cleanup).result(deadline - time.monotonic())
         except TimedOut:
             return "not done within the drain deadline"
 

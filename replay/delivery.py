@@ -299,6 +299,10 @@ class DeliveryEngine:
             self._reports = [worker.report() for worker in self._workers]
         return self._reports
 
+    def reports_so_far(self) -> List[TargetReport]:
+        """Each target's delivery state now, while the run goes on (nothing waits)."""
+        return self._reports or [worker.report() for worker in self._workers]
+
     def record(self) -> Dict[str, dict]:
         """The journal's `deliveries` record (drains first if not done yet)."""
         return {report.label: report.to_record() for report in self.close()}

@@ -364,7 +364,7 @@ class InfluxTarget:
         position = 0
         previous: Optional[DaemonCall] = None
         for batch in _chunks(self._lines(run), self.config.batch_size):
-            previous = DaemonCall(self._write_after, previous, batch, position, name="influx-write")
+            previous = DaemonCall(self._write_after, previous, batch, position)
             in_flight.append(previous)
             position += len(batch)
             if len(in_flight) > 1:
