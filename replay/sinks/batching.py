@@ -63,7 +63,10 @@ class CrossRunBatches:
                  name: str):
         self.size = size
         self._write = write
-        self._buffer: List[Tuple[RunOutcome, int, Any]] = []
+        # The items waiting for a full batch, and which run each stretch of them is from:
+        # (outcome, index of its first item here, position of that item in its run).
+        self._items: List[Any] = []
+        self._segments: List[Tuple[RunOutcome, int, int]] = []
         self._in_flight: Deque[Future] = deque()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         # Outcomes complete in the order their runs were added.
@@ -75,12 +78,17 @@ class CrossRunBatches:
         outcome = RunOutcome(run, _done=done)
         with self._lock:
             self._waiting.append(outcome)
+        buffer, size = self._items, self.size
+        self._segments.append((outcome, len(buffer), 1))
         position = 0
+        # Runs once per event of every run: one append and one comparison per item.
         for item in items:
+            buffer.append(item)
             position += 1
-            self._buffer.append((outcome, position, item))
-            if len(self._buffer) >= self.size:
+            if len(buffer) >= size:
                 self._dispatch()
+                buffer = self._items
+                self._segments.append((outcome, 0, position + 1))
         with self._lock:
             outcome.items = position
             outcome._added = True
@@ -95,7 +103,7 @@ class CrossRunBatches:
 
     def flush(self) -> None:
         """Write what waits for a full batch, and wait until everything queued is written."""
-        if self._buffer:
+        if self._items:
             self._dispatch()
         while self._in_flight:
             self._in_flight.popleft().result()
@@ -105,42 +113,47 @@ class CrossRunBatches:
         self._writer.shutdown(wait=False)
 
     def _dispatch(self) -> None:
-        batch, self._buffer = self._buffer, []
+        items, self._items = self._items, []
+        # (outcome, first index, end index, position of the first item in its run), none empty
+        bounds = [start for _, start, _ in self._segments[1:]] + [len(items)]
+        segments = [(outcome, start, end, first) for (outcome, start, first), end in zip(self._segments, bounds)
+                    if end > start]
+        self._segments = []
         with self._lock:
-            counts: dict = {}
-            for owner, _, _ in batch:
-                counts[owner] = counts.get(owner, 0) + 1
-            for outcome, count in counts.items():
+            for outcome, start, end, _ in segments:
                 outcome.batches += 1
-                outcome._dispatched += count
-                outcome._open_items += count
-        self._in_flight.append(self._writer.submit(self._write_batch, batch))
+                outcome._dispatched += end - start
+                outcome._open_items += end - start
+        self._in_flight.append(self._writer.submit(self._write_batch, items, segments))
         while len(self._in_flight) >= IN_FLIGHT:
             self._in_flight.popleft().result()
 
-    def _write_batch(self, batch: List[Tuple[RunOutcome, int, Any]]) -> None:
+    def _write_batch(self, items: List[Any], segments: List[Tuple[RunOutcome, int, int, int]]) -> None:
         try:
-            stored, rejected = self._write([item for _, _, item in batch])
+            stored, rejected = self._write(items)
             error = None
         except Unreachable as unreachable:
             stored, rejected, error = [], [], unreachable
         except Exception as bug:  # reported with the runs, not lost in the writer thread
             logger.debug("writing a batch failed", exc_info=True)
             stored, rejected, error = [], [], Unreachable(f"internal error ({type(bug).__name__})")
-        stored_ids = {id(item) for item in stored}
-        reasons = {index: reason for index, reason in rejected}
+        whole = error is None and not rejected and len(stored) == len(items)
+        stored_ids = set() if whole else {id(item) for item in stored}
+        reasons = dict(rejected)
         with self._lock:
-            owners = {}
-            for index, (outcome, position, item) in enumerate(batch):
-                owners[id(outcome)] = outcome
-                outcome._open_items -= 1
-                if id(item) in stored_ids:
-                    outcome.stored.append(item)
-                elif index in reasons:
-                    outcome.rejected.append((position, item, reasons[index]))
-                elif error is not None:
-                    outcome.failed.append(item)
-            for outcome in owners.values():
+            for outcome, start, end, first in segments:
+                outcome._open_items -= end - start
+                if whole:
+                    outcome.stored.extend(items[start:end])
+                    continue
+                for index in range(start, end):
+                    item = items[index]
+                    if id(item) in stored_ids:
+                        outcome.stored.append(item)
+                    elif index in reasons:
+                        outcome.rejected.append((first + index - start, item, reasons[index]))
+                    elif error is not None:
+                        outcome.failed.append(item)
                 if error is not None:
                     outcome.failed_batches += 1
                     outcome.error = outcome.error or error
