@@ -167,6 +167,7 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     resolver = _TargetResolver(sink_options, env, config_file, config_vars, shared, journal_targets)
     inputs: List[_Input] = []
     kept_events = 0
+    journal_config_failed = False
     for item in find_inputs(journals):
         try:
             runs = read_runs(item.path)
@@ -188,6 +189,10 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
             keep = kept_events + len(run.events) <= KEPT_EVENTS
             kept_events += len(run.events) if keep else 0
             targets, redactor = resolver.targets_of(run)
+            if targets is None:
+                # Its own configuration is wrong (said above): the other runs are still sent.
+                journal_config_failed = True
+                continue
             inputs.append(_Input(item.path, run if keep else None, targets, index, run.run_id,
                                  run.from_side_file, redactor))
         runs = run = None  # not kept: freed now
@@ -222,6 +227,8 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     shared.close_all()
     if read_failed and exit_code == EXIT_OK:
         exit_code = read_failed
+    if journal_config_failed and exit_code == EXIT_OK:
+        exit_code = EXIT_INVALID_CONFIG
     if undelivered and exit_code == EXIT_OK:
         exit_code = EXIT_UNDELIVERED
     sys.exit(exit_code)
@@ -428,12 +435,14 @@ class _TargetResolver:
         self.journal_targets = journal_targets
         self.shared = shared
         self.modules = sink_modules()
-        self.named = _sinks_the_command_names(self.modules, sink_options, env, config_file, config_vars)
+        self.named, self.command_valid = _sinks_the_command_names(
+            self.modules, sink_options, env, config_file, config_vars)
         self.failed = False
         self._reported: set = set()
 
-    def targets_of(self, run: Run) -> Tuple[list, Redactor]:
-        """The run's targets, and its known secrets."""
+    def targets_of(self, run: Run) -> Tuple[Optional[list], Redactor]:
+        """The run's targets, and its known secrets; no targets (None) when the run's own
+        configuration is wrong while the command's is right: that run alone is left out."""
         try:
             # The journal's live controls name targets too, below --config.
             journal = Settings(cli=self.sink_options, env=self.env, file=self.config_file,
@@ -442,11 +451,11 @@ class _TargetResolver:
             settings = journal if self.journal_targets else Settings(
                 cli=self.sink_options, env=self.env, file=self.config_file, variables=self.config_vars)
         except ConfigError as error:  # a configuration too deeply nested to be read
-            self.failed = True
             _error(f"{run.source}: {error}")
-            return [], Redactor()
+            return self._left_out()
         redactor = Redactor(journal.known_secrets())
         targets = []
+        journal_failed = False
         for module in self.modules:
             try:
                 for target in module.targets(settings):
@@ -465,12 +474,21 @@ class _TargetResolver:
                         self._reported.add(message)
                         _warning(message)
                     continue
-                self.failed = True
+                journal_failed = True
                 if message not in self._reported:
                     self._reported.add(message)
                     _error(message)
+        if journal_failed:
+            return self._left_out()
         redactor.add(_credentials_of(targets))
         return targets, redactor
+
+    def _left_out(self) -> Tuple[Optional[list], Redactor]:
+        """A run whose targets cannot be resolved. When the command's own configuration is
+        wrong too, every run would fail the same way: nothing is sent at all (`failed`)."""
+        if not self.command_valid:
+            self.failed = True
+        return None, Redactor()
 
 
 def _credentials_of(targets) -> Iterator[Any]:
@@ -482,22 +500,23 @@ def _credentials_of(targets) -> Iterator[Any]:
                 yield from (holder.password, holder.token)
 
 
-def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> list:
+def _sinks_the_command_names(modules, sink_options, env, config_file, config_vars) -> Tuple[list, bool]:
     """The sink modules given a target by the command itself (flags, environment, --config),
-    whatever the journals say. A module whose settings are wrong there counts as named:
-    its error is reported when the runs' targets are resolved."""
+    whatever the journals say, and whether those settings are valid. A module whose settings
+    are wrong there counts as named: its error is reported when the runs' targets are resolved."""
     try:
         settings = Settings(cli=sink_options, env=env, file=config_file, variables=config_vars)
     except ConfigError:
-        return list(modules)  # the error is reported with each run's targets
-    named = []
+        return list(modules), False  # the error is reported with each run's targets
+    named, valid = [], True
     for module in modules:
         try:
             if module.targets(settings):
                 named.append(module)
         except ConfigError:
             named.append(module)
-    return named
+            valid = False
+    return named, valid
 
 
 class _SharedTargets:

@@ -223,3 +223,20 @@ def _assert_one_line(completed, code, text):
     lines = completed.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("chaos-replay: error: "), completed.stderr
     assert text in lines[0]
+
+
+def test_a_journal_whose_own_configuration_is_wrong_is_left_out_and_the_others_are_sent(tmp_path):
+    bad = _influx_database_list(str(tmp_path))[0]
+    completed = _run(bad, GOOD, "--dry-run")
+    _assert_one_line(completed, EXIT_INVALID_CONFIG, "database-list.json: configuration influx")
+    assert completed.stdout.count(f"run {GOOD_RUN_ID}") == 1, completed.stdout
+    assert "127.0.0.1:9" not in completed.stdout, "the wrong journal's target is neither planned nor sent"
+
+
+def test_a_wrong_command_configuration_sends_nothing_for_any_journal(tmp_path):
+    other = _write(str(tmp_path), "other.json", json.dumps(_journal(title="another run")))
+    completed = _run(other, GOOD, "--influx-url", UNUSED_PORT_URL, "--influx-timeout", "nan", "--dry-run")
+    assert completed.returncode == EXIT_INVALID_CONFIG, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.count("influx.timeout: expected a finite number, got nan") == 2, completed.stderr
+    assert completed.stdout == "", "nothing planned, shown or sent"
