@@ -176,8 +176,8 @@ ODD_CONFIGURATIONS = [
                                    GOOD], EXIT_INVALID_CONFIG, "not UTF-8 text"),
     ("var-file-not-utf8", lambda d: [GOOD, "--var-file", _write_bytes(d, "vars.env", b"X=\xe9\n")],
      EXIT_INVALID_CONFIG, "--var-file"),
-    ("var-file-nested-5000-deep", lambda d: [GOOD, "--var-file", _write(d, "vars.json", '{"configuration": {"x": '
-                                                                         + "[" * 5000 + "]" * 5000 + "}}")],
+    ("var-file-nested-100000-deep", lambda d: [GOOD, "--var-file", _write(d, "vars.json", '{"configuration": {"x": '
+                                                                         + "[" * 100_000 + "]" * 100_000 + "}}")],
      EXIT_INVALID_CONFIG, "nested too deeply"),
     ("unresolved-variable", lambda d: [*_unresolved_variable(d), "--dry-run"],
      EXIT_INVALID_CONFIG, "influx.database: ${influx_db} is not defined"),
