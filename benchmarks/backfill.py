@@ -191,9 +191,10 @@ def big_input(command: List[str], workdir: str, events: int, runs: int) -> None:
     modes = {
         "timeline": [],
         "influx": ["--influx-url", influxd.url, "--influx-database", "big", "--influx-create-database"],
-        "remote write": ["--prometheus-remote-write", f"{prometheus.url}/api/v1/write"],
         "openmetrics": ["--openmetrics", openmetrics],
         "--format json": ["--format", "json"],
+        # Last: the slowest (a few million samples, protobuf-encoded in pure Python and stored out of order).
+        "remote write": ["--prometheus-remote-write", f"{prometheus.url}/api/v1/write"],
     }
     print(f"big input: {activities:,} activities in {runs} journals ({_size(journals)} MB of JSON)", flush=True)
     try:
