@@ -41,6 +41,7 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from benchmarks.influx_replay import synthetic_journal  # noqa: E402
 from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn  # noqa: E402
 from tests.influx_server import start_influxd, stored_events  # noqa: E402
 from tests.journal_copies import write_copies  # noqa: E402
@@ -57,27 +58,8 @@ def write_big_runs(directory: str, events: int, runs: int) -> int:
     per_run = max(1, events // runs)
     origin = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
     for index in range(runs):
-        start = origin + timedelta(days=index)
-        entries = []
-        for number in range(per_run):
-            begin = start + timedelta(milliseconds=40 * number)
-            entries.append({
-                "activity": {"type": "probe" if number % 3 else "action", "name": f"activity-{number % 50}",
-                             "provider": {"type": "http", "url": "http://svc/health"}},
-                "output": {"status": 200, "body": "ok"},
-                "start": begin.isoformat(),
-                "end": (begin + timedelta(milliseconds=25)).isoformat(),
-                "duration": 0.025,
-                "status": "succeeded" if number % 97 else "failed",
-            })
-        journal = {
-            "chaoslib-version": "1.45.1", "platform": "bench", "node": f"bench-{index}",
-            "experiment": {"title": f"backfill benchmark {index % 10}", "method": []},
-            "start": start.isoformat(), "end": (start + timedelta(milliseconds=40 * per_run)).isoformat(),
-            "duration": per_run * 0.04, "status": "completed", "deviated": False,
-            "steady_states": {"before": None, "after": None, "during": []},
-            "run": entries, "rollbacks": [],
-        }
+        journal = synthetic_journal(per_run, origin + timedelta(days=index), node=f"bench-{index}",
+                                    title=f"backfill benchmark {index % 10}")
         with open(os.path.join(directory, f"big-{index:05d}.json"), "w", encoding="utf-8") as handle:
             json.dump(journal, handle)
     return per_run * runs

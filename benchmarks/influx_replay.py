@@ -46,8 +46,10 @@ from tests.influx_server import start_influxd, stored_events  # noqa: E402
 RAW_BATCH = 10_000
 
 
-def generate(path: str, activities: int) -> None:
-    start = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+def synthetic_journal(activities: int, start: datetime, node: str = "bench",
+                      title: str = "influx replay benchmark") -> dict:
+    """A completed chaoslib 1.45 journal of `activities` http probes and actions, 40 ms apart
+    (one in 97 failed); the backfill benchmark builds its many runs with it too."""
     entries = []
     for index in range(activities):
         begin = start + timedelta(milliseconds=40 * index)
@@ -60,14 +62,18 @@ def generate(path: str, activities: int) -> None:
             "duration": 0.025,
             "status": "succeeded" if index % 97 else "failed",
         })
-    journal = {
-        "chaoslib-version": "1.45.1", "platform": "bench", "node": "bench",
-        "experiment": {"title": "influx replay benchmark", "method": []},
+    return {
+        "chaoslib-version": "1.45.1", "platform": "bench", "node": node,
+        "experiment": {"title": title, "method": []},
         "start": start.isoformat(), "end": (start + timedelta(milliseconds=40 * activities)).isoformat(),
         "duration": activities * 0.04, "status": "completed", "deviated": False,
         "steady_states": {"before": None, "after": None, "during": []},
         "run": entries, "rollbacks": [],
     }
+
+
+def generate(path: str, activities: int) -> None:
+    journal = synthetic_journal(activities, datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc))
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(journal, handle)
 
