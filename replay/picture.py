@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .events import ACTIVITY, INTERRUPTION, MARK, PHASE, Event, Run
 from .journal import PHASE_NAMES
 from .render import printable
+from .sinks import shorten
 
 __all__ = ["PICTURE_FORMATS", "STATUS_COLOURS", "MAX_DURING_LANES", "MAX_BACKGROUND_LANES", "svg_document", "html_document"]
 
@@ -73,10 +74,6 @@ def _text(value) -> str:
     text = _NOT_XML.sub("\ufffd", printable(str(value)))
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#39;"))
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -244,7 +241,7 @@ def _details(event: Event, origin: datetime) -> List[Tuple[str, str]]:
     if fields.get("background"):
         rows.append(("background", "yes"))
     if fields.get("error"):
-        rows.append(("error", _shorten(str(fields["error"]), 300)))
+        rows.append(("error", shorten(str(fields["error"]), 300)))
     return rows
 
 
@@ -313,7 +310,7 @@ class _Drawing:
         experiment = run.experiment
         status = experiment.status if experiment else "unknown"
         deviated = bool(experiment and experiment.fields.get("deviated"))
-        title = _shorten(printable(run.title) or "(untitled experiment)", _TITLE_LIMIT)
+        title = shorten(printable(run.title) or "(untitled experiment)", _TITLE_LIMIT)
         out.append(f'<g class="run" data-run-id="{_text(run.run_id)}">')
         out.append(f'<text class="run-title" x="10" y="{top + 16}" font-size="15" font-weight="bold">'
                    f'{_text(title)}</text>')
@@ -331,7 +328,7 @@ class _Drawing:
         if deviated:
             out.append(f' · <tspan class="deviated" fill="{NOT_MET_STROKE}" font-weight="bold">DEVIATED</tspan>')
         rest = [part for part in summary[1:] if part != "DEVIATED"]
-        out.append(f'{_text(" · " + " · ".join(rest))} · {_text(_shorten(printable(run.source), 80))}</text>')
+        out.append(f'{_text(" · " + " · ".join(rest))} · {_text(shorten(printable(run.source), 80))}</text>')
         axis_top = top + _RUN_HEADER
         lanes_top = axis_top + _AXIS_HEIGHT + self._lines_row(layout)
         lanes_bottom = lanes_top + max(len(layout.lanes), 1) * _LANE_HEIGHT
@@ -377,7 +374,7 @@ class _Drawing:
         label_colour = NOT_MET_STROKE if lane.not_met else "#212121"
         weight = ' font-weight="bold"' if lane.not_met else ""
         out.append(f'<text class="lane-label" x="10" y="{top + 14}" fill="{label_colour}"{weight}>'
-                   f'{_text(_shorten(lane.label, _LABEL_LIMIT))}</text>')
+                   f'{_text(shorten(lane.label, _LABEL_LIMIT))}</text>')
         for event in lane.bars:
             self._bar(layout, event, top + (_LANE_HEIGHT - _BAR_HEIGHT) // 2)
         out.append("</g>")
@@ -412,9 +409,9 @@ class _Drawing:
             reason = event.fields.get("reason") or event.fields.get("signal") or ""
             label = "interrupted" + (f": {reason}" if reason else "")
         self.parts.append(f'<g class="{kind}"><line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" '
-                          f'stroke="{colour}"{extra}><title>{_text(_shorten(label, 300))}</title></line>'
+                          f'stroke="{colour}"{extra}><title>{_text(shorten(label, 300))}</title></line>'
                           f'<text x="{x + 3:.1f}" y="{top + 10}" fill="{colour}" font-size="10">'
-                          f'{_text(_shorten(label, 40))}</text></g>')
+                          f'{_text(shorten(label, 40))}</text></g>')
 
 
 def svg_document(runs: Sequence[Run]) -> str:
