@@ -15,8 +15,10 @@ import os
 import re
 import stat
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from itertools import chain
+from operator import itemgetter
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import JournalError, NotAJournal
 from .events import (
@@ -28,7 +30,8 @@ from .events import (
     PHASE,
     Event,
     Run,
-    activity_id,
+    activity_ids,
+    as_utc,
     experiment_id,
     interruption_id,
     json_type_name,
@@ -52,8 +55,9 @@ PHASE_NAMES = {
     "rollbacks": "rollbacks",
 }
 
-_KIND_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
 logger = logging.getLogger("chaostoolkit_replay")
+_from_iso = datetime.fromisoformat
+_UTC = timezone.utc
 _ERROR_TEXT_LIMIT = 200
 
 
@@ -270,7 +274,12 @@ def journal_to_run(document: Any, source: str) -> Run:
     run_id = _recorded_run_id(reader, extension) or run_id_for(title, start_text, node)
 
     run_status = status or "unknown"
-    activities, phases = _derive_activities(reader, journal, run_id, run_status)
+    try:
+        activities, phases = _derive_activities(reader, journal, run_id, run_status)
+    except JournalError:
+        # An old entry after new ones is what makes the run unreadable: say so.
+        _reject_pre_1_0(reader, journal.get("run"))
+        raise
 
     steady_states = journal.get("steady_states") or {}
     experiment_event = Event(
@@ -329,6 +338,13 @@ def _reject_non_journals(reader: _Reader, journal: Dict[str, Any]) -> None:
     run = journal.get("run")
     if "experiment" not in journal or ("start" not in journal and "run" not in journal):
         raise NotAJournal(reader.source, "$", "not a chaostoolkit journal (no experiment/start/run)")
+    # A 2017 journal's first entry is in the old format: one look tells it from a journal
+    # to read. Its other entries are looked at only if the run cannot be read (below).
+    if isinstance(run, list) and run and _is_pre_1_0_entry(run[0]):
+        _reject_pre_1_0(reader, run)
+
+
+def _reject_pre_1_0(reader: _Reader, run: Any) -> None:
     if isinstance(run, list) and any(_is_pre_1_0_entry(entry) for entry in run):
         raise reader.fail("$.run", "pre-1.0 (2017) journal format is not supported")
 
@@ -436,7 +452,7 @@ def _derive_activities(
         groups.append(("after", 0, "$.steady_states.after", steady_states["after"]))
     groups.append(("rollbacks", 0, "$.rollbacks", journal.get("rollbacks") or []))
 
-    ordinals: Dict[Tuple[str, str], int] = {}
+    ordinals: Dict[str, Dict[str, int]] = {}  # per phase, per name: activities seen so far
     activities: List[Event] = []
     phases: List[Event] = []
     for phase, iteration, location, content in groups:
@@ -449,10 +465,15 @@ def _derive_activities(
             entries_location = f"{location}.probes"
             entries = reader.expect(content.get("probes") or [], list, entries_location, "an array")
             met = _steady_state_met(content)
+        id_of = activity_ids(run_id, phase)
+        seen = ordinals.setdefault(phase, {})
         events = [
-            _activity_event(reader, entry, entries_location, i, run_id, phase, ordinals, run_status)
+            _activity_event(reader, entry, entries_location, i, run_id, phase, id_of, seen, run_status)
             for i, entry in enumerate(entries)
         ]
+        if phase == "method" and "" in seen:
+            # A 2017 method step has no name: refused, not read as a nameless activity.
+            _reject_pre_1_0(reader, entries)
         activities.extend(events)
         phase_event = _phase_event(run_id, phase, iteration, events, met)
         if phase_event:
@@ -467,46 +488,59 @@ def _activity_event(
     index: int,
     run_id: str,
     phase: str,
-    ordinals: Dict[Tuple[str, str], int],
+    id_of: Callable[[str, int], str],
+    ordinals: Dict[str, int],
     run_status: str,
 ) -> Event:
     # Runs once per activity: the common case is checked inline, and only a
     # value that fails goes through `reader` (same checks, same messages), so
     # the entry's JSON location is spelt out only then.
-    if not isinstance(entry, dict):
+    if entry.__class__ is not dict:
         reader.expect(entry, dict, f"{entries_location}[{index}]", "a run entry object")
     activity = entry.get("activity")
-    if not isinstance(activity, dict):
+    if activity.__class__ is not dict:
         reader.expect(activity, dict, f"{entries_location}[{index}].activity", "an object")
     name = activity.get("name", "")
-    if not isinstance(name, str):
+    if name.__class__ is not str:
         reader.expect(name, str, f"{entries_location}[{index}].activity.name", "a string")
     activity_type = activity.get("type")
-    if activity_type is not None and not isinstance(activity_type, str):
+    if activity_type is not None and activity_type.__class__ is not str:
         reader.expect(activity_type, str, f"{entries_location}[{index}].activity.type", "a string")
-    start = entry.get("start")
+    # parse_time's common case inline (a call saved twice per activity); any other
+    # timestamp goes through parse_time itself, by `reader.time`.
+    start_text = entry.get("start")
     try:
-        start = parse_time(start)
+        start = _from_iso(start_text)
+        if start.tzinfo is not _UTC:
+            start = as_utc(start)
     except (TypeError, ValueError, OverflowError):
-        start = reader.time(start, f"{entries_location}[{index}].start")
-    end = entry.get("end")
-    if end is not None:
+        start = reader.time(start_text, f"{entries_location}[{index}].start")
+    end_text = entry.get("end")
+    if end_text is None:
+        end = None
+    else:
         try:
-            end = parse_time(end)
+            end = _from_iso(end_text)
+            if end.tzinfo is not _UTC:
+                end = as_utc(end)
         except (TypeError, ValueError, OverflowError):
-            end = reader.time(end, f"{entries_location}[{index}].end")
+            end = reader.time(end_text, f"{entries_location}[{index}].end")
 
     status = entry.get("status")
     if status is None:
         status = run_status if run_status in ("interrupted", "aborted") else "unknown"
-    elif not isinstance(status, str):
+    elif status.__class__ is not str:
         reader.expect(status, str, f"{entries_location}[{index}].status", "a string")
 
-    key = (phase, name)
-    ordinal = ordinals.get(key, 0)
-    ordinals[key] = ordinal + 1
+    ordinal = ordinals.get(name, 0)
+    ordinals[name] = ordinal + 1
 
-    fields = activity_fields(activity)
+    provider = activity.get("provider")
+    if provider.__class__ is dict and provider.get("type").__class__ is str \
+            and provider["type"] != "python" and not activity.get("background"):
+        fields = {"provider": provider["type"]}
+    else:
+        fields = activity_fields(activity)
     if end is not None:
         fields["duration"] = (end - start).total_seconds()
     if "tolerance_met" in entry:
@@ -516,8 +550,8 @@ def _activity_event(
         error = error_text(exception)
         if error:
             fields["error"] = error
-    return Event(id=activity_id(run_id, phase, name, ordinal), run_id=run_id, kind=ACTIVITY, phase=phase,
-                 name=name, activity_type=activity_type, start=start, end=end, status=status, fields=fields)
+    return Event.checked_activity(id_of(name, ordinal), run_id, phase, name, activity_type, start, end, status,
+                                  fields)
 
 
 def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
@@ -612,9 +646,11 @@ def _derived_interruption(
     )
 
 
-def _merge(derived: Iterable[Event], recorded: Iterable[Event]) -> Tuple[Event, ...]:
+def _merge(derived: Iterable[Event], recorded: Sequence[Event]) -> Tuple[Event, ...]:
     """One timeline: the journal's activities and experiment, the recorder's phases, marks
     and interruption; what only one side has is kept from that side."""
+    if not recorded:
+        return order(derived)
     by_id: Dict[str, Event] = {}
     for event in derived:
         by_id[event.id] = event
@@ -627,8 +663,16 @@ def _merge(derived: Iterable[Event], recorded: Iterable[Event]) -> Tuple[Event, 
 
 def order(events: Iterable[Event]) -> Tuple[Event, ...]:
     """Start order; at equal starts the enclosing event comes first."""
-    # The sort is stable: events of equal start and kind keep their given order.
-    return tuple(sorted(events, key=lambda event: (event.start, _KIND_RANK[event.kind])))
+    # Grouped by kind first, enclosing kinds first, then sorted by start alone: the sort is
+    # stable, so this is the order of (start, kind rank) without a key built per event,
+    # and events of equal start and kind keep their given order.
+    by_kind: Dict[str, List[Event]] = {kind: [] for kind in KINDS}
+    for event in events:
+        by_kind[event.kind].append(event)
+    return tuple(sorted(chain.from_iterable(by_kind.values()), key=_START))
+
+
+_START = itemgetter(Event._fields.index("start"))
 
 
 def _side_file_runs(path: str, data: bytes) -> List[Run]:

@@ -45,23 +45,22 @@ def printable(text: object) -> str:
     return text if text.isprintable() else text.translate(_ESCAPES)
 
 
-def _seconds(value) -> str:
-    return "-" if value is None else f"{value:.3f}s"
-
-
 def timeline_text(run: Run) -> str:
     lines = [f"{printable(run.source)}  run {printable(run.run_id)}  {printable(run.title)}"]
     origin = min((event.start for event in run.events), default=None)
     # Runs once per event of a run that can have 100,000: the part of each line
     # that depends only on the kind, type, name and status is built once.
     label_of = {}
+    append = lines.append
     for event in run.events:
-        what = (event.kind, event.activity_type, event.name, event.status)
+        _, _, kind, name, start, end, status, _, activity_type, _, _ = event
+        what = (kind, activity_type, name, status)
         label = label_of.get(what)
         if label is None:
             label = label_of[what] = _label(event)
-        offset = (event.start - origin).total_seconds()
-        lines.append(f"  {f'+{offset:.3f}s':>11} {_seconds(event.duration):>10}  {label}")
+        offset = f"+{(start - origin).total_seconds():.3f}s"
+        duration = "-" if end is None else f"{(end - start).total_seconds():.3f}s"
+        append(f"  {offset:>11} {duration:>10}  {label}")
     lines.append(f"  {summary_line(run)}")
     return "\n".join(lines)
 
