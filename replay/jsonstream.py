@@ -1,0 +1,248 @@
+"""A JSON object read in order, a chunk of text at a time: its members one by one, and
+an array member's entries one by one, so that no more than one entry and one chunk
+of text is held however big the document.
+
+The values themselves are decoded by the json module's own scanner, and any error is
+reported by the json module too (it is asked to parse the text from the point where
+reading stopped, behind the few characters that put its parser in the same state):
+the messages, positions and exceptions are the ones `json.loads` of the whole text
+gives, on every Python version, with the line and column counted in the whole text.
+"""
+import codecs
+import json
+from json.decoder import WHITESPACE
+from typing import Any, Callable, Iterator, Tuple
+
+__all__ = ["JsonStream", "JsonSyntaxError", "StreamDisagrees", "CHUNK_BYTES"]
+
+# Read at a time: big enough that the per-read costs vanish, small next to a journal.
+CHUNK_BYTES = 1 << 20
+
+# What puts json's parser in the state the stream was in where it stopped; `prefix` is
+# followed by the text from the position the stream had marked (see `_fail`).
+_OBJECT_FIRST = ""          # from the `{`: a key or `}` expected
+_OBJECT_NEXT = '{"":0'      # from the `,`: a key expected
+_OBJECT_COLON = "{"         # from the key: its `:` expected
+_OBJECT_VALUE = '{""'       # from the `:`: a value expected
+_OBJECT_AFTER = '{"":0'     # from the end of a value: `,` or `}` expected
+_ARRAY_FIRST = ""           # from the `[`: a value or `]` expected
+_ARRAY_NEXT = "[0"          # from the `,`: a value expected
+_ARRAY_AFTER = "[0"         # from the end of a value: `,` or `]` expected
+_DOCUMENT_END = "{}"        # from the end of the document's object: nothing but whitespace
+
+
+class JsonSyntaxError(ValueError):
+    """`json.JSONDecodeError`'s message, line and column, in the whole text; `truncated`
+    when only whitespace follows where the text went wrong (it was cut short)."""
+
+    def __init__(self, msg: str, lineno: int, colno: int, truncated: bool):
+        super().__init__(f"{msg}: line {lineno} column {colno}")
+        self.msg, self.lineno, self.colno, self.truncated = msg, lineno, colno, truncated
+
+
+class StreamDisagrees(Exception):
+    """The stream stopped where json reads on: a bug here, never the text's fault (the caller
+    reads the whole text with json instead)."""
+
+
+class JsonStream:
+    """One JSON document, read with `read(size)` (bytes, b"" at the end) after `head`.
+
+    Raises UnicodeDecodeError when the bytes are not UTF-8 (a leading BOM is dropped,
+    as the `utf-8-sig` codec does), JsonSyntaxError, RecursionError (nested too deeply)
+    and ValueError (an integer json refuses to read), as `json.loads` would."""
+
+    def __init__(self, read: Callable[[int], bytes], head: bytes = b"", chunk_bytes: int = CHUNK_BYTES):
+        self._read = read
+        self._pending = head
+        self._chunk_bytes = max(1, chunk_bytes)
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self._scan = json.JSONDecoder().scan_once
+        self._text = ""        # the text read and still kept
+        self._base = 0         # the position of `_text[0]` in the whole text
+        self._keep = 0         # nothing from here on is dropped (a position the stream may go back to)
+        self._eof = False
+        self._lines = 0        # newlines dropped before `_text`
+        self._column = 0       # characters dropped after the last of them
+        self.at = 0            # the position of the next character to read
+        self._on_text: Callable[[str], None] = lambda text: None
+
+    def watch(self, on_text: Callable[[str], None]) -> None:
+        """Call `on_text` with every piece of text as it is decoded (with the few characters
+        before it, so that nothing a search looks for is cut in two)."""
+        self._on_text = on_text
+        if self._text:
+            on_text(self._text)
+
+    # -- the document's structure ---------------------------------------------------------
+
+    def next_char(self) -> str:
+        """The next character other than whitespace ("" at the end), without taking it."""
+        char, self.at = self._char(self.at)
+        return char
+
+    def members(self) -> Iterator[str]:
+        """The keys of the object starting at the next character; after each, the caller
+        takes the member's value (`value` or `entries`)."""
+        char, start = self._char(self.at)
+        self._keep = start
+        if char != "{":
+            self._fail(_OBJECT_FIRST, start)
+        char, at = self._char(start + 1)
+        if char == "}":
+            self.at = at + 1
+            return
+        prefix, mark = _OBJECT_FIRST, start
+        while True:
+            if char != '"':
+                self._fail(prefix, mark)
+            self._keep = at
+            key, end = self._value_at(at, _OBJECT_COLON, at)
+            char, colon = self._char(end)
+            if char != ":":
+                self._fail(_OBJECT_COLON, at)
+            self._keep = colon
+            char, self.at = self._char(colon + 1)
+            if not char:
+                self._fail(_OBJECT_VALUE, colon)
+            self._value_mark = (_OBJECT_VALUE, colon)
+            yield key
+            self._keep = self.at
+            char, at = self._char(self.at)
+            if char == "}":
+                self.at = at + 1
+                return
+            if char != ",":
+                self._fail(_OBJECT_AFTER, self.at)
+            prefix, mark = _OBJECT_NEXT, at
+            self._keep = at
+            char, at = self._char(at + 1)
+
+    def entries(self) -> Iterator[int]:
+        """The indexes of the entries of the array starting at the next character; after
+        each, the caller takes the entry (`value`)."""
+        char, start = self._char(self.at)
+        self._keep = start
+        if char != "[":
+            self._fail(_ARRAY_FIRST, start)
+        char, self.at = self._char(start + 1)
+        if char == "]":
+            self.at += 1
+            return
+        self._value_mark = (_ARRAY_FIRST, start)
+        index = 0
+        while True:
+            yield index
+            self._keep = self.at
+            char, at = self._char(self.at)
+            if char == "]":
+                self.at = at + 1
+                return
+            if char != ",":
+                self._fail(_ARRAY_AFTER, self.at)
+            self._keep = at
+            self._value_mark = (_ARRAY_NEXT, at)
+            _, self.at = self._char(at + 1)
+            index += 1
+
+    def value(self) -> Any:
+        """The whole value at the next character (of a member or an entry)."""
+        prefix, mark = self._value_mark
+        value, self.at = self._value_at(self.at, prefix, mark)
+        return value
+
+    def end(self) -> None:
+        """Check that nothing but whitespace follows the document's object."""
+        self._keep = self.at
+        char, at = self._char(self.at)
+        if char:
+            self._fail(_DOCUMENT_END, self.at)
+
+    def rest(self) -> str:
+        """All the text from the next character on (to parse a document some other way)."""
+        self._keep = self.at
+        while not self._eof:
+            self._read_more()
+        return self._text[self.at - self._base:]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _char(self, at: int) -> Tuple[str, int]:
+        while True:
+            local = WHITESPACE.match(self._text, at - self._base).end()
+            if local < len(self._text) or self._eof:
+                return self._text[local:local + 1], local + self._base
+            at = local + self._base
+            self._read_more()
+
+    def _value_at(self, at: int, prefix: str, mark: int) -> Tuple[Any, int]:
+        """The value at `at`: read on while it may go on past the text read so far (a value
+        cut short by a chunk's end fails or, a number, ends early); at the end of the text
+        its error is json's own, from `mark` behind `prefix`."""
+        while True:
+            try:
+                value, end = self._scan(self._text, at - self._base)
+            except (StopIteration, ValueError, RecursionError):
+                if self._eof:
+                    self._fail(prefix, mark)
+                self._read_more()
+                continue
+            if end == len(self._text) and not self._eof:
+                self._read_more()
+                continue
+            return value, end + self._base
+
+    def _read_more(self) -> None:
+        """Append the next chunk, dropping the text before `_keep`. An entry longer than a
+        chunk is read again from its start after each chunk: the chunk grows with the
+        text kept, so such an entry costs a few reads, not one per chunk."""
+        drop = self._keep - self._base
+        if drop > 0:
+            dropped = self._text[:drop]
+            newlines = dropped.count("\n")
+            if newlines:
+                self._lines += newlines
+                self._column = drop - dropped.rfind("\n") - 1
+            else:
+                self._column += drop
+            self._text = self._text[drop:]
+            self._base = self._keep
+        size = max(self._chunk_bytes, len(self._text))
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+        else:
+            data = self._read(size)
+        tail = self._text[-8:]
+        if data:
+            text = self._decoder.decode(data)
+        else:
+            text = self._decoder.decode(b"", final=True)
+            self._eof = True
+        if text:
+            self._text += text
+            self._on_text(tail + text)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _fail(self, prefix: str, mark: int) -> None:
+        """Raise json's error for the text from `mark` on, read to its end, behind `prefix`."""
+        self._keep = min(self._keep, mark)
+        while not self._eof:
+            self._read_more()
+        fragment = prefix + self._text[mark - self._base:]
+        try:
+            json.loads(fragment)
+        except json.JSONDecodeError as error:
+            if error.pos >= len(prefix):
+                at = mark - self._base + error.pos - len(prefix)
+                lineno, colno = self._line_and_column(at)
+                raise JsonSyntaxError(error.msg, lineno, colno, not fragment[error.pos:].strip()) from None
+        # json's other errors (nested too deeply, too long a number) propagate: it says them of the
+        # whole text too. Reaching here, json read on where the stream stopped.
+        raise StreamDisagrees(mark)
+
+    def _line_and_column(self, local: int) -> Tuple[int, int]:
+        newline = self._text.rfind("\n", 0, local)
+        lineno = self._lines + self._text.count("\n", 0, local) + 1
+        colno = local - newline if newline >= 0 else self._column + local + 1
+        return lineno, colno
