@@ -2,7 +2,7 @@
 import json
 import unicodedata
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .events import ACTIVITY, EXPERIMENT, Event, Run
 from .sinks import Delivery, PlannedRequest
@@ -50,7 +50,13 @@ def _seconds(value) -> str:
 
 
 def timeline_text(run: Run) -> str:
-    lines = [f"{printable(run.source)}  run {printable(run.run_id)}  {printable(run.title)}"]
+    return "\n".join(timeline_lines(run))
+
+
+def timeline_lines(run: Run) -> Iterator[str]:
+    """The lines of `timeline_text`, one at a time: a run of 10^6 events is printed a
+    slice at a time, never held as one text."""
+    yield f"{printable(run.source)}  run {printable(run.run_id)}  {printable(run.title)}"
     origin = min((event.start for event in run.events), default=None)
     # Runs once per event of a run that can have 100,000: the part of each line
     # that depends only on the kind, type, name and status is built once.
@@ -61,9 +67,8 @@ def timeline_text(run: Run) -> str:
         if label is None:
             label = label_of[what] = _label(event)
         offset = (event.start - origin).total_seconds()
-        lines.append(f"  {f'+{offset:.3f}s':>11} {_seconds(event.duration):>10}  {label}")
-    lines.append(f"  {summary_line(run)}")
-    return "\n".join(lines)
+        yield f"  {f'+{offset:.3f}s':>11} {_seconds(event.duration):>10}  {label}"
+    yield f"  {summary_line(run)}"
 
 
 def _label(event: Event) -> str:
@@ -126,6 +131,32 @@ def run_document(run: Run, plans=None, deliveries: Iterable[Delivery] = ()) -> d
     if deliveries:
         document["deliveries"] = [delivery.to_dict() for delivery in deliveries]
     return document
+
+
+def run_document_blocks(run: Run, plans=None, deliveries: Iterable[Delivery] = ()) -> Iterator[str]:
+    """`json.dumps(run_document(...), indent=2, ensure_ascii=False)` in blocks of whole lines
+    (joined by newlines they are that text), one block per event: a run of 10^6 events is
+    written a block at a time, never held as one document."""
+    without_events = run.with_events(())
+    head = run_document(without_events)
+    del head["events"]
+    rest = run_document(without_events, plans, deliveries)
+    del rest["journal"], rest["run_id"], rest["events"]
+    head_text = _dumped(head)[:-2] + ',\n  "events": ['
+    if not run.events:
+        yield head_text + ("]," if rest else "]")
+        yield _dumped(rest)[2:] if rest else "}"
+        return
+    yield head_text
+    last = len(run.events) - 1
+    for index, event in enumerate(run.events):
+        block = "    " + _dumped(_event_json(event)).replace("\n", "\n    ")
+        yield block if index == last else block + ","
+    yield "  ]," + _dumped(rest)[1:] if rest else "  ]\n}"
+
+
+def _dumped(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def _event_json(event: Event) -> dict:
