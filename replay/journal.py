@@ -540,24 +540,20 @@ def _share_texts(entry: Any, texts: Dict[str, str]) -> None:
     a big run repeats a few of them in every entry, and each Event holds them."""
     if type(entry) is not dict:
         return
-    status = entry.get("status")
-    if type(status) is str:
-        entry["status"] = texts.setdefault(status, status)
+    _share(entry, ("status",), texts)
     activity = entry.get("activity")
-    if type(activity) is not dict:
-        return
-    name = activity.get("name")
-    if type(name) is str:
-        activity["name"] = texts.setdefault(name, name)
-    kind = activity.get("type")
-    if type(kind) is str:
-        activity["type"] = texts.setdefault(kind, kind)
-    provider = activity.get("provider")
-    if type(provider) is dict:
-        for key in ("type", "module", "func"):
-            text = provider.get(key)
-            if type(text) is str:
-                provider[key] = texts.setdefault(text, text)
+    if type(activity) is dict:
+        _share(activity, ("name", "type"), texts)
+        provider = activity.get("provider")
+        if type(provider) is dict:
+            _share(provider, ("type", "module", "func"), texts)
+
+
+def _share(mapping: Dict[str, Any], keys: Tuple[str, ...], texts: Dict[str, str]) -> None:
+    for key in keys:
+        text = mapping.get(key)
+        if type(text) is str:
+            mapping[key] = texts.setdefault(text, text)
 
 
 def experiment_hash(experiment: Mapping[str, Any]) -> str:

@@ -11,7 +11,7 @@ gives, on every Python version, with the line and column counted in the whole te
 import codecs
 import json
 from json.decoder import WHITESPACE
-from typing import Any, Callable, Iterator, Tuple
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 __all__ = ["JsonStream", "JsonSyntaxError", "StreamDisagrees", "CHUNK_BYTES"]
 
@@ -107,16 +107,11 @@ class JsonStream:
                 self._fail(_OBJECT_VALUE, colon)
             self._value_mark = (_OBJECT_VALUE, colon)
             yield key
-            self._keep = self.at
-            char, at = self._char(self.at)
-            if char == "}":
-                self.at = at + 1
+            comma = self._comma_or_end("}", _OBJECT_AFTER)
+            if comma is None:
                 return
-            if char != ",":
-                self._fail(_OBJECT_AFTER, self.at)
-            prefix, mark = _OBJECT_NEXT, at
-            self._keep = at
-            char, at = self._char(at + 1)
+            prefix, mark = _OBJECT_NEXT, comma
+            char, at = self._char(comma + 1)
 
     def entries(self) -> Iterator[int]:
         """The indexes of the entries of the array starting at the next character; after
@@ -133,17 +128,25 @@ class JsonStream:
         index = 0
         while True:
             yield index
-            self._keep = self.at
-            char, at = self._char(self.at)
-            if char == "]":
-                self.at = at + 1
+            comma = self._comma_or_end("]", _ARRAY_AFTER)
+            if comma is None:
                 return
-            if char != ",":
-                self._fail(_ARRAY_AFTER, self.at)
-            self._keep = at
-            self._value_mark = (_ARRAY_NEXT, at)
-            _, self.at = self._char(at + 1)
+            self._value_mark = (_ARRAY_NEXT, comma)
+            _, self.at = self._char(comma + 1)
             index += 1
+
+    def _comma_or_end(self, close: str, prefix: str) -> Optional[int]:
+        """After a member's or an entry's value: where the `,` that follows is, or None (and
+        the stream past it) when `close` ends the object or array there."""
+        self._keep = self.at
+        char, at = self._char(self.at)
+        if char == close:
+            self.at = at + 1
+            return None
+        if char != ",":
+            self._fail(prefix, self.at)
+        self._keep = at
+        return at
 
     def value(self) -> Any:
         """The whole value at the next character (of a member or an entry)."""
