@@ -657,7 +657,7 @@ class _Output:
             return
         click.echo('{\n  "runs": [\n' if self._first else ",\n", nl=False)
         self._first = False
-        _echo_lines(run_document_blocks(run, plans, deliveries), indent="    ")
+        _echo_lines(run_document_blocks(run, plans, deliveries), indent="    ", at_once=1)
 
     def close(self) -> None:
         if self._picture is not None:
@@ -670,10 +670,10 @@ class _Output:
 ECHO_LINES = 1000
 
 
-def _echo_lines(lines: Iterator[str], indent: str = "") -> None:
-    """Print `"\\n".join(lines)` (each line indented), a slice of lines at a time."""
+def _echo_lines(lines: Iterator[str], indent: str = "", at_once: Optional[int] = None) -> None:
+    """Print `"\\n".join(lines)` (each line indented), `at_once` lines (ECHO_LINES) at a time."""
     lines, separator = iter(lines), ""
-    for piece in iter(lambda: list(islice(lines, ECHO_LINES)), []):
+    for piece in iter(lambda: list(islice(lines, at_once or ECHO_LINES)), []):
         text = "\n".join(piece)
         click.echo(separator + (textwrap.indent(text, indent, lambda line: True) if indent else text), nl=False)
         separator = "\n"

@@ -133,10 +133,17 @@ def run_document(run: Run, plans=None, deliveries: Iterable[Delivery] = ()) -> d
     return document
 
 
-def run_document_blocks(run: Run, plans=None, deliveries: Iterable[Delivery] = ()) -> Iterator[str]:
+# Events written as one block: json.dumps with an indent runs json's pure-Python encoder,
+# which makes a reference cycle per call, and the replay pauses the cycle collector
+# (chaosreplay.journal.cycle_collection_paused): one call per event would hold them all.
+EVENTS_PER_BLOCK = 1000
+
+
+def run_document_blocks(run: Run, plans=None, deliveries: Iterable[Delivery] = (),
+                        events_per_block: int = EVENTS_PER_BLOCK) -> Iterator[str]:
     """`json.dumps(run_document(...), indent=2, ensure_ascii=False)` in blocks of whole lines
-    (joined by newlines they are that text), one block per event: a run of 10^6 events is
-    written a block at a time, never held as one document."""
+    (joined by newlines they are that text), `events_per_block` events a block: a run of
+    10^6 events is written a block at a time, never held as one document."""
     without_events = run.with_events(())
     head = run_document(without_events)
     del head["events"]
@@ -148,10 +155,11 @@ def run_document_blocks(run: Run, plans=None, deliveries: Iterable[Delivery] = (
         yield _dumped(rest)[2:] if rest else "}"
         return
     yield head_text
-    last = len(run.events) - 1
-    for index, event in enumerate(run.events):
-        block = "    " + _dumped(_event_json(event)).replace("\n", "\n    ")
-        yield block if index == last else block + ","
+    for first in range(0, len(run.events), events_per_block):
+        listed = _dumped([_event_json(event) for event in run.events[first:first + events_per_block]])
+        # The list's elements, one level deeper (inside the document's "events").
+        block = "  " + listed[2:-2].replace("\n", "\n  ")
+        yield block if first + events_per_block >= len(run.events) else block + ","
     yield "  ]," + _dumped(rest)[1:] if rest else "  ]\n}"
 
 

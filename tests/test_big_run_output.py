@@ -52,8 +52,9 @@ def test_family_slices_are_the_run_s_families_cut_by_activities(name, per_slice)
 def test_json_blocks_are_the_run_s_document(name, plans, deliveries):
     run = _run(name)
     for events in (run, run.with_events(()), run.with_events(run.events[:1])):
-        assert "\n".join(run_document_blocks(events, plans, deliveries)) == \
-            json.dumps(run_document(events, plans, deliveries), indent=2, ensure_ascii=False)
+        whole = json.dumps(run_document(events, plans, deliveries), indent=2, ensure_ascii=False)
+        for per_block in (1, 2, 3, 1000):
+            assert "\n".join(run_document_blocks(events, plans, deliveries, events_per_block=per_block)) == whole
 
 
 def test_timeline_lines_are_the_run_s_text():
