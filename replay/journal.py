@@ -117,8 +117,8 @@ def _streamed_journal_run(path: str, handle: BinaryIO, head: bytes, chunk_bytes:
             for key in stream.members():
                 if key in _RUN_ARRAYS and stream.next_char() == "[":
                     entries = journal.run_entries(key)
-                    for index in stream.entries():
-                        entries.add(stream.value(), index)
+                    for index, entry in enumerate(stream.entries()):
+                        entries.add(entry, index)
                 else:
                     journal.add(key, stream.value())
             stream.end()

@@ -10,6 +10,7 @@ gives, on every Python version, with the line and column counted in the whole te
 """
 import codecs
 import json
+import re
 from json.decoder import WHITESPACE
 from typing import Any, Callable, Iterator, Optional, Tuple
 
@@ -17,6 +18,9 @@ __all__ = ["JsonStream", "JsonSyntaxError", "StreamDisagrees", "CHUNK_BYTES"]
 
 # Read at a time: big enough that the per-read costs vanish, small next to a journal.
 CHUNK_BYTES = 1 << 20
+
+# After an entry: its `,` and the whitespace before the next one.
+_COMMA_NEXT = re.compile(r"[ \t\n\r]*(,)[ \t\n\r]*")
 
 # What puts json's parser in the state the stream was in where it stopped; `prefix` is
 # followed by the text from the position the stream had marked (see `_fail`).
@@ -113,9 +117,8 @@ class JsonStream:
             prefix, mark = _OBJECT_NEXT, comma
             char, at = self._char(comma + 1)
 
-    def entries(self) -> Iterator[int]:
-        """The indexes of the entries of the array starting at the next character; after
-        each, the caller takes the entry (`value`)."""
+    def entries(self) -> Iterator[Any]:
+        """The entries of the array starting at the next character, each whole, one by one."""
         char, start = self._char(self.at)
         self._keep = start
         if char != "[":
@@ -124,16 +127,34 @@ class JsonStream:
         if char == "]":
             self.at += 1
             return
-        self._value_mark = (_ARRAY_FIRST, start)
-        index = 0
+        prefix, mark = _ARRAY_FIRST, start
+        scan, comma_next = self._scan, _COMMA_NEXT.match
+        # Runs once per entry of a journal of 10^6: the common case (the entry, then `,` and
+        # the next entry's start, all in the text read) inline; anything else the slow way.
         while True:
-            yield index
+            text, base = self._text, self._base
+            try:
+                value, end = scan(text, self.at - base)
+            except (StopIteration, ValueError, RecursionError):
+                end = len(text)
+            if end >= len(text):  # cut short by the chunk's end (or wrong): read on, or fail
+                value, self.at = self._value_at(self.at, prefix, mark)
+                text, base, end = self._text, self._base, self.at - self._base
+            yield value
+            text, base = self._text, self._base
+            following = comma_next(text, end)
+            if following is not None and following.end() < len(text):
+                mark = following.start(1) + base
+                self._keep = mark
+                self.at = following.end() + base
+                prefix = _ARRAY_NEXT
+                continue
+            self.at = end + base
             comma = self._comma_or_end("]", _ARRAY_AFTER)
             if comma is None:
                 return
-            self._value_mark = (_ARRAY_NEXT, comma)
+            prefix, mark = _ARRAY_NEXT, comma
             _, self.at = self._char(comma + 1)
-            index += 1
 
     def _comma_or_end(self, close: str, prefix: str) -> Optional[int]:
         """After a member's or an entry's value: where the `,` that follows is, or None (and
