@@ -50,14 +50,20 @@ class StreamDisagrees(Exception):
 
 
 class JsonStream:
-    """One JSON document, read with `read(size)` (bytes, b"" at the end) after `head`.
+    """One JSON document, read with `read(size)` (bytes, b"" at the end) after `head`, the
+    first bytes `read` gave (`rewind` makes it give them again).
 
     Raises UnicodeDecodeError when the bytes are not UTF-8 (a leading BOM is dropped,
     as the `utf-8-sig` codec does), JsonSyntaxError, RecursionError (nested too deeply)
     and ValueError (an integer json refuses to read), as `json.loads` would."""
 
-    def __init__(self, read: Callable[[int], bytes], head: bytes = b"", chunk_bytes: int = CHUNK_BYTES):
+    def __init__(self, read: Callable[[int], bytes], rewind: Callable[[], None], head: bytes = b"",
+                 chunk_bytes: int = CHUNK_BYTES):
         self._read = read
+        # Makes `read` start again from the first byte: the lines of the text dropped are
+        # counted only to place an error, by reading it again (counting them as the text
+        # goes by would cost a tenth of the reading).
+        self._rewind = rewind
         self._pending = head
         self._chunk_bytes = max(1, chunk_bytes)
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -66,8 +72,7 @@ class JsonStream:
         self._base = 0         # the position of `_text[0]` in the whole text
         self._keep = 0         # nothing from here on is dropped (a position the stream may go back to)
         self._eof = False
-        self._lines = 0        # newlines dropped before `_text`
-        self._column = 0       # characters dropped after the last of them
+        self._reads = 0        # chunks read so far
         self.at = 0            # the position of the next character to read
         self._on_text: Callable[[str], None] = lambda text: None
 
@@ -129,21 +134,45 @@ class JsonStream:
             return
         prefix, mark = _ARRAY_FIRST, start
         scan, comma_next = self._scan, _COMMA_NEXT.match
+        # What comes between two entries (the end of one, its `,` and whitespace, the start
+        # of the next), as the first two showed; and the read after which a batch failed.
+        between, failed_after = None, -1
         # Runs once per entry of a journal of 10^6: the common case (the entry, then `,` and
         # the next entry's start, all in the text read) inline; anything else the slow way.
         while True:
             text, base = self._text, self._base
-            try:
-                value, end = scan(text, self.at - base)
-            except (StopIteration, ValueError, RecursionError):
-                end = len(text)
-            if end >= len(text):  # cut short by the chunk's end (or wrong): read on, or fail
-                value, self.at = self._value_at(self.at, prefix, mark)
-                text, base, end = self._text, self._base, self.at - self._base
-            yield value
+            local = self.at - base
+            batch = None
+            if between is not None and failed_after != self._reads:
+                # The entries up to the last place in the text that looks like the end of one,
+                # in one scan (json's scanner parses a batch faster than each entry alone). It
+                # parses only when that place is the end of an entry: else one goes at a time.
+                cut = text.rfind(between, local) + 1
+                if cut > local:
+                    try:
+                        batch, end = scan("[" + text[local:cut] + "]", 0)
+                    except (StopIteration, ValueError, RecursionError):
+                        batch = None
+                    if batch is None or end != cut - local + 2:
+                        batch, failed_after = None, self._reads
+            if batch is not None:
+                end = cut
+                yield from batch
+                batch = None
+            else:
+                try:
+                    value, end = scan(text, local)
+                except (StopIteration, ValueError, RecursionError):
+                    end = len(text)
+                if end >= len(text):  # cut short by the chunk's end (or wrong): read on, or fail
+                    value, self.at = self._value_at(self.at, prefix, mark)
+                    text, base, end = self._text, self._base, self.at - self._base
+                yield value
             text, base = self._text, self._base
             following = comma_next(text, end)
             if following is not None and following.end() < len(text):
+                if between is None and text[end - 1] in "}]" and text[following.end()] in "{[":
+                    between = text[end - 1:following.end() + 1]
                 mark = following.start(1) + base
                 self._keep = mark
                 self.at = following.end() + base
@@ -222,15 +251,9 @@ class JsonStream:
         text kept, so such an entry costs a few reads, not one per chunk."""
         drop = self._keep - self._base
         if drop > 0:
-            dropped = self._text[:drop]
-            newlines = dropped.count("\n")
-            if newlines:
-                self._lines += newlines
-                self._column = drop - dropped.rfind("\n") - 1
-            else:
-                self._column += drop
             self._text = self._text[drop:]
             self._base = self._keep
+        self._reads += 1
         size = max(self._chunk_bytes, len(self._text))
         if self._pending:
             data, self._pending = self._pending[:size], self._pending[size:]
@@ -266,7 +289,28 @@ class JsonStream:
         raise StreamDisagrees(mark)
 
     def _line_and_column(self, local: int) -> Tuple[int, int]:
-        newline = self._text.rfind("\n", 0, local)
-        lineno = self._lines + self._text.count("\n", 0, local) + 1
-        colno = local - newline if newline >= 0 else self._column + local + 1
-        return lineno, colno
+        lines, column = self._dropped_lines()
+        lines, column = _lines_and_column(self._text[:local], lines, column)
+        return lines + 1, column + 1
+
+    def _dropped_lines(self) -> Tuple[int, int]:
+        """The newlines of the text dropped before `_text`, and the characters after the last."""
+        self._rewind()
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        lines = column = seen = 0
+        while seen < self._base:
+            data = self._read(self._chunk_bytes)
+            text = decoder.decode(data, final=not data)[:self._base - seen]
+            lines, column = _lines_and_column(text, lines, column)
+            seen += len(text)
+            if not data:
+                break
+        return lines, column
+
+
+def _lines_and_column(text: str, lines: int, column: int) -> Tuple[int, int]:
+    """(newlines, characters after the last) of what came before, followed by `text`."""
+    newlines = text.count("\n")
+    if not newlines:
+        return lines, column + len(text)
+    return lines + newlines, len(text) - text.rfind("\n") - 1

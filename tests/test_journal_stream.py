@@ -284,3 +284,22 @@ def test_repeated_texts_of_a_read_run_are_held_once(tmp_path):
     for attribute in ("name", "status", "activity_type"):
         assert len({id(getattr(event, attribute)) for event in method}) == 1, attribute
     assert len({id(event.fields["provider"]) for event in method}) == 1
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+@pytest.mark.parametrize("chunk", [64, 4096, 1 << 20])
+def test_entries_holding_what_looks_like_the_gap_between_two_entries(tmp_path, indent, chunk):
+    # The entries of a chunk are parsed in one go up to the last place that looks like the
+    # end of one: here texts and nested arrays of objects look like it too.
+    document = _load("generated-basic.json")
+    template = document["run"][0]
+    document["run"] = []
+    for index in range(300):
+        entry = copy.deepcopy(template)
+        entry["activity"]["name"] = ["}, {", "},\n    {", '"}, {"', "plain"][index % 4] + str(index)
+        entry["output"] = [{"a": index}, {"b": [{"c": 1}, {"d": 2}]}] if index % 3 else {"x": "}, {"}
+        document["run"].append(entry)
+    path = _write(tmp_path, "j.json", json.dumps(document, indent=indent))
+    run = read_journal(path, chunk_bytes=chunk)
+    assert _whole(run) == _whole(journal_to_run(document, "whole"))
+    assert sum(1 for event in run.events if event.kind == ACTIVITY and event.phase == "method") == 300
