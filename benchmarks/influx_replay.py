@@ -18,6 +18,12 @@ measurement's points running in the background), warmed up by one write, in
 are ratios of medians.
 
     python benchmarks/influx_replay.py [--activities 100000] [--single-sample 3000] [--rounds 3]
+                                       [--baseline OTHER/.venv/bin/chaos-replay]
+
+CPU per event is the chaos-replay process' own user + system time over the
+events; beside it, the CPU of a process that only decodes the journal (a floor
+no Python reader goes below) and, with `--baseline`, another build's, measured
+in the same rounds: on a shared machine the ratios hold better than the seconds.
 """
 import argparse
 import json
@@ -88,14 +94,26 @@ def warm_up(url: str) -> None:
     requests.post(f"{url}/write", params={"db": "warm"}, data=b"warm value=1", timeout=30).raise_for_status()
 
 
-def replay_end_to_end(url: str, journal: str) -> Tuple[float, float]:
+OUR_CHAOS_REPLAY = shutil.which("chaos-replay", path=os.path.dirname(sys.executable)) or "chaos-replay"
+
+
+def replay_end_to_end(url: str, journal: str, chaos_replay: str = OUR_CHAOS_REPLAY,
+                      database: str = "ours") -> Tuple[float, float]:
     """(wall time, CPU time of the chaos-replay process)."""
-    chaos_replay = shutil.which("chaos-replay", path=os.path.dirname(sys.executable)) or "chaos-replay"
     before = _children_cpu()
     started = time.perf_counter()
-    subprocess.run([chaos_replay, journal, "--influx-url", url, "--influx-database", "ours",
+    subprocess.run([chaos_replay, journal, "--influx-url", url, "--influx-database", database,
                     "--influx-create-database"], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started, _children_cpu() - before
+
+
+def json_floor_cpu(journal: str) -> float:
+    """CPU time of a Python process that only reads and decodes the journal: what no reader
+    of it in Python can go below, measured on the same machine in the same run."""
+    before = _children_cpu()
+    subprocess.run([sys.executable, "-c", "import json, sys; json.loads(open(sys.argv[1], 'rb').read())", journal],
+                   check=True)
+    return _children_cpu() - before
 
 
 def _children_cpu() -> float:
@@ -148,6 +166,9 @@ def main() -> None:
     parser.add_argument("--single-sample", type=int, default=3_000,
                         help="events sent one request each (the rate is what counts)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each figure (medians are printed)")
+    parser.add_argument("--baseline", metavar="CHAOS_REPLAY",
+                        help="another build's chaos-replay (e.g. an older commit installed in its own virtualenv), "
+                             "measured end to end in the same rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="influx-bench-") as workdir:
         journal = os.path.join(workdir, "journal.json")
@@ -158,7 +179,7 @@ def main() -> None:
         lines = [line.line for line in run_lines(run)]
         sample = lines[: args.single_sample]
 
-        cpu = {"ours": [], "influxd": []}
+        cpu = {"ours": [], "influxd": [], "baseline": [], "json": []}
 
         def ours(server) -> float:
             elapsed, client_cpu = replay_end_to_end(server.url, journal)
@@ -174,8 +195,19 @@ def main() -> None:
             cpu["influxd"].append(process_cpu(server.process.pid) - before)
             return elapsed
 
+        def baseline(server) -> float:
+            elapsed, client_cpu = replay_end_to_end(server.url, journal, args.baseline, "baseline")
+            cpu["baseline"].append(client_cpu)
+            return elapsed
+
+        def json_floor(server) -> float:
+            cpu["json"].append(json_floor_cpu(journal))
+            return 0.0
+
         measurements = {
             "ours": ours,
+            "json": json_floor,
+            **({"baseline": baseline} if args.baseline else {}),
             "sink": lambda server: sink_only(server.url, run),
             "single": lambda server: one_request_per_event(server.url, sample),
             "raw": raw,
@@ -211,10 +243,20 @@ def main() -> None:
     print(f"raw batches of {RAW_BATCH:,}:  {raw_rate:>9,.0f} points/s (median {median['raw']:.2f} s of "
           f"{spread('raw')} s, sending only)")
     ours_cpu, influxd_cpu = statistics.median(cpu["ours"]), statistics.median(cpu["influxd"])
+    json_cpu = statistics.median(cpu["json"])
     # The client runs its Python on one core at a time (the GIL): its own CPU time bounds its
     # rate however well sending overlaps reading, and influxd needs CPU of the same two cores.
     print(f"CPU: chaos-replay {ours_cpu:.2f} s (so at most {len(lines) / ours_cpu:,.0f} events/s end to end); "
           f"influxd {influxd_cpu:.2f} s to store the raw batches")
+    per_event = ours_cpu / len(lines) * 1e6
+    print(f"CPU per event, end to end: {per_event:.1f} us (goal <= 15); "
+          f"a Python process that only decodes the journal: {json_cpu / len(lines) * 1e6:.1f} us, "
+          f"so chaos-replay costs {ours_cpu / json_cpu:.1f}x the JSON floor")
+    if args.baseline:
+        baseline_cpu = statistics.median(cpu["baseline"])
+        print(f"baseline {args.baseline}: {baseline_cpu / len(lines) * 1e6:.1f} us per event "
+              f"({' '.join(f'{value:.2f}' for value in cpu['baseline'])} s CPU); "
+              f"ours / baseline: {ours_cpu / baseline_cpu:.2f}")
     print(f"ours / one-per-event: {ours_rate / single_rate:.0f}x (goal >= 100x); "
           f"ours / raw ceiling: {ours_rate / raw_rate:.2f} (goal >= 0.5); "
           f"sink alone / raw ceiling: {sink_rate / raw_rate:.2f}")

@@ -33,7 +33,7 @@ from .journal import cycle_collection_paused, find_inputs, read_runs
 from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
 from .redelivery import read_record, record_path, write_record
-from .render import delivery_text, plans_text, printable, run_document_blocks, timeline_lines
+from .render import delivery_text, plans_text, printable, run_document_blocks, timeline_blocks
 from .sinks import Delivery, sink_modules
 from .sinks.http import Credentials
 from .timeline import add_tags, only_actions, shift_to
@@ -651,7 +651,7 @@ class _Output:
             _echo_text(None, plans, deliveries, err=True)
             return
         if not self.json:
-            _echo_lines(timeline_lines(run))
+            _echo_lines(timeline_blocks(run), at_once=1)
             click.echo("")
             _echo_text(None, plans, deliveries)
             return

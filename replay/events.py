@@ -8,8 +8,10 @@ from a side file or live, addresses the same points and annotations.
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from hashlib import sha256
+from itertools import chain
+from operator import is_
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
     "Event",
@@ -19,11 +21,13 @@ __all__ = [
     "experiment_id",
     "phase_id",
     "activity_id",
+    "activity_ids",
     "mark_id",
     "interruption_id",
     "shifted_run_id",
     "shifted_event_id",
     "parse_time",
+    "as_utc",
     "format_time",
     "epoch_ms",
     "json_type_name",
@@ -93,6 +97,16 @@ class Event(_EventFields):
         if self.end is None:
             return None
         return (self.end - self.start).total_seconds()
+
+    @classmethod
+    def checked_activity(cls, id: str, run_id: str, phase: str, name: str, activity_type: Optional[str],
+                         start: datetime, end: Optional[datetime], status: str, fields: dict) -> "Event":
+        """An activity from the journal reader, which has already made every check `Event()`
+        makes (`start` and `end` come from `parse_time`, aware and UTC) and hands over a
+        `fields` dict of its own that nobody else holds, so freezing it needs no copy.
+        This runs once per activity of every journal: the checks are not made twice."""
+        return tuple.__new__(cls, (id, run_id, ACTIVITY, name, start, end, status, phase, activity_type,
+                                   _EMPTY, MappingProxyType(fields) if fields else _EMPTY))
 
     def evolve(self, **changes) -> "Event":
         # Not `_replace`: it would skip the checks and the freezing.
@@ -210,8 +224,10 @@ class Run:
     def redacted(self, redactor) -> "Run":
         """The run with its known secrets, and the user information of URLs in error texts,
         masked in every event (`chaosreplay.config.Redactor`)."""
-        events = tuple(redacted_event(event, redactor) for event in self.events)
-        if all(new is old for new, old in zip(events, self.events)):
+        if not _may_hold_something_to_mask(self.events, redactor):
+            return self
+        events = [redacted_event(event, redactor) for event in self.events]
+        if all(map(is_, events, self.events)):
             return self
         return self.with_events(events)
 
@@ -262,6 +278,24 @@ def _holds_something_to_mask(event: Event, redactor) -> bool:
 
 
 _PLAIN_FIELD_TYPES = frozenset({float, int, bool, type(None)})
+_FLAT_FIELD_TYPES = _PLAIN_FIELD_TYPES | {str}
+
+
+def _may_hold_something_to_mask(events: Sequence[Event], redactor) -> bool:
+    """One look at the texts of all the events at once, as most runs hold nothing to mask:
+    False only if no event can hold a URL with user information, a known secret (or a
+    shortened one) or a nested field value. True sends each event to `redacted_event`."""
+    values = list(chain.from_iterable([event.fields.values() for event in events]))
+    if not set(map(type, values)) <= _FLAT_FIELD_TYPES:
+        return True
+    texts = [value for value in values if value.__class__ is str]
+    texts += [event.name for event in events]
+    texts += [value for event in events if event.tags for value in event.tags.values() if value.__class__ is str]
+    try:
+        blob = "\0".join(texts)
+    except TypeError:  # a name that is no text: each event is looked at
+        return True
+    return "@" in blob or bool(redactor) and ("…" in blob or redactor.finds(blob))
 
 
 def parse_time(value: Any) -> datetime:
@@ -275,8 +309,11 @@ def parse_time(value: Any) -> datetime:
         # Imported when needed: chaoslib's own timestamps never need it.
         from dateutil.parser import isoparse
         parsed = isoparse(value)
-    if parsed.tzinfo is timezone.utc:
-        return parsed
+    return parsed if parsed.tzinfo is timezone.utc else as_utc(parsed)
+
+
+def as_utc(parsed: datetime) -> datetime:
+    """A parsed chaoslib timestamp in UTC: naive ones are UTC already."""
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
@@ -325,7 +362,18 @@ def activity_id(run_id: str, phase: str, name: str, ordinal: int) -> str:
     Names repeat within a run (and background activities can start in the
     same microsecond), so neither name nor time alone identifies an activity.
     """
-    return _digest(run_id, ACTIVITY, phase, name, ordinal)
+    return activity_ids(run_id, phase)(name, ordinal)
+
+
+def activity_ids(run_id: str, phase: str) -> Callable[[str, int], str]:
+    """`activity_id` of one run and phase, as a function of name and ordinal: what the ids
+    of a phase share is joined once (a journal reader makes one id per activity)."""
+    prefix = "\x1f".join((str(run_id), ACTIVITY, str(phase), ""))
+
+    def activity_id_of(name: str, ordinal: int) -> str:
+        return sha256(f"{prefix}{name}\x1f{ordinal}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    return activity_id_of
 
 
 def mark_id(run_id: str, name: str, ordinal: int) -> str:

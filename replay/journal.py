@@ -11,13 +11,15 @@ import glob
 import json
 import logging
 import math
-import operator
 import os
 import re
 import stat
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from itertools import chain
+from operator import itemgetter
+from datetime import datetime, timezone
+from typing import (Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 from .errors import JournalError, NotAJournal, ReplayError
 from .events import (
@@ -29,7 +31,8 @@ from .events import (
     PHASE,
     Event,
     Run,
-    activity_id,
+    activity_ids,
+    as_utc,
     experiment_id,
     interruption_id,
     json_type_name,
@@ -54,8 +57,9 @@ PHASE_NAMES = {
     "rollbacks": "rollbacks",
 }
 
-_KIND_RANK = {kind: rank for rank, kind in enumerate(KINDS)}
 logger = logging.getLogger("chaostoolkit_replay")
+_from_iso = datetime.fromisoformat
+_UTC = timezone.utc
 _ERROR_TEXT_LIMIT = 200
 
 
@@ -483,14 +487,14 @@ class _RunEntries:
         reader, location, run_id, phase, run_status = self.reader, self.location, self.run_id, self.phase, \
             self.run_status
         texts, events, defaulted = self.texts, self._events, self._defaulted
-        ordinals: Dict[Tuple[str, str], int] = {}
+        id_of, seen = activity_ids(run_id, phase), {}
         entries = iter(entries)
         # Runs once per activity of a journal that can have 10^6: locals only.
         for index, entry in enumerate(entries):
             if texts is not None:
                 _share_texts(entry, texts)
             try:
-                event = _activity_event(reader, entry, location, index, run_id, phase, ordinals, run_status)
+                event = _activity_event(reader, entry, location, index, run_id, phase, id_of, seen, run_status)
             except JournalError as error:
                 self._failed(error, _is_pre_1_0_entry(entry), entries)
                 return
@@ -516,13 +520,12 @@ class _RunEntries:
         events, self._events = self._events, []
         if run_id != self.run_id:
             # The run id came after the entries: each activity's id is the one of its run.
-            ordinals: Dict[str, int] = {}
+            id_of, ordinals = activity_ids(run_id, self.phase), {}
             for index, event in enumerate(events):
                 ordinal = ordinals.get(event.name, 0)
                 ordinals[event.name] = ordinal + 1
                 # _replace: the event is checked and frozen already, only its ids change.
-                events[index] = event._replace(
-                    id=activity_id(run_id, self.phase, event.name, ordinal), run_id=run_id)
+                events[index] = event._replace(id=id_of(event.name, ordinal), run_id=run_id)
         defaulted_status = _status_of_unfinished(run_status)
         if self._defaulted and defaulted_status != _status_of_unfinished(self.run_status):
             # (every entry has its Event: an index is a position in `events`)
@@ -692,7 +695,7 @@ def _derive_activities(
         groups.append(("after", 0, "$.steady_states.after", steady_states["after"]))
     groups.append(("rollbacks", 0, "$.rollbacks", journal.get("rollbacks") or []))
 
-    ordinals: Dict[Tuple[str, str], int] = {}
+    ordinals: Dict[str, Dict[str, int]] = {}  # per phase, per name: activities seen so far
     activities: List[Event] = []
     phases: List[Event] = []
     for phase, iteration, location, content in groups:
@@ -712,8 +715,10 @@ def _derive_activities(
             entries_location = f"{location}.probes"
             entries = reader.expect(content.get("probes") or [], list, entries_location, "an array")
             met = _steady_state_met(content)
+        id_of = activity_ids(run_id, phase)
+        seen = ordinals.setdefault(phase, {})
         events = [
-            _activity_event(reader, entry, entries_location, i, run_id, phase, ordinals, run_status)
+            _activity_event(reader, entry, entries_location, i, run_id, phase, id_of, seen, run_status)
             for i, entry in enumerate(entries)
         ]
         activities.extend(events)
@@ -730,46 +735,59 @@ def _activity_event(
     index: int,
     run_id: str,
     phase: str,
-    ordinals: Dict[Tuple[str, str], int],
+    id_of: Callable[[str, int], str],
+    ordinals: Dict[str, int],
     run_status: str,
 ) -> Event:
     # Runs once per activity: the common case is checked inline, and only a
     # value that fails goes through `reader` (same checks, same messages), so
     # the entry's JSON location is spelt out only then.
-    if not isinstance(entry, dict):
+    if entry.__class__ is not dict:
         reader.expect(entry, dict, f"{entries_location}[{index}]", "a run entry object")
     activity = entry.get("activity")
-    if not isinstance(activity, dict):
+    if activity.__class__ is not dict:
         reader.expect(activity, dict, f"{entries_location}[{index}].activity", "an object")
     name = activity.get("name", "")
-    if not isinstance(name, str):
+    if name.__class__ is not str:
         reader.expect(name, str, f"{entries_location}[{index}].activity.name", "a string")
     activity_type = activity.get("type")
-    if activity_type is not None and not isinstance(activity_type, str):
+    if activity_type is not None and activity_type.__class__ is not str:
         reader.expect(activity_type, str, f"{entries_location}[{index}].activity.type", "a string")
-    start = entry.get("start")
+    # parse_time's common case inline (a call saved twice per activity); any other
+    # timestamp goes through parse_time itself, by `reader.time`.
+    start_text = entry.get("start")
     try:
-        start = parse_time(start)
+        start = _from_iso(start_text)
+        if start.tzinfo is not _UTC:
+            start = as_utc(start)
     except (TypeError, ValueError, OverflowError):
-        start = reader.time(start, f"{entries_location}[{index}].start")
-    end = entry.get("end")
-    if end is not None:
+        start = reader.time(start_text, f"{entries_location}[{index}].start")
+    end_text = entry.get("end")
+    if end_text is None:
+        end = None
+    else:
         try:
-            end = parse_time(end)
+            end = _from_iso(end_text)
+            if end.tzinfo is not _UTC:
+                end = as_utc(end)
         except (TypeError, ValueError, OverflowError):
-            end = reader.time(end, f"{entries_location}[{index}].end")
+            end = reader.time(end_text, f"{entries_location}[{index}].end")
 
     status = entry.get("status")
     if status is None:
         status = run_status if run_status in ("interrupted", "aborted") else "unknown"
-    elif not isinstance(status, str):
+    elif status.__class__ is not str:
         reader.expect(status, str, f"{entries_location}[{index}].status", "a string")
 
-    key = (phase, name)
-    ordinal = ordinals.get(key, 0)
-    ordinals[key] = ordinal + 1
+    ordinal = ordinals.get(name, 0)
+    ordinals[name] = ordinal + 1
 
-    fields = activity_fields(activity)
+    provider = activity.get("provider")
+    if provider.__class__ is dict and provider.get("type").__class__ is str \
+            and provider["type"] != "python" and not activity.get("background"):
+        fields = {"provider": provider["type"]}
+    else:
+        fields = activity_fields(activity)
     if end is not None:
         fields["duration"] = (end - start).total_seconds()
     if "tolerance_met" in entry:
@@ -779,8 +797,8 @@ def _activity_event(
         error = error_text(exception)
         if error:
             fields["error"] = error
-    return Event(id=activity_id(run_id, phase, name, ordinal), run_id=run_id, kind=ACTIVITY, phase=phase,
-                 name=name, activity_type=activity_type, start=start, end=end, status=status, fields=fields)
+    return Event.checked_activity(id_of(name, ordinal), run_id, phase, name, activity_type, start, end, status,
+                                  fields)
 
 
 def activity_fields(activity: Mapping[str, Any]) -> Dict[str, Any]:
@@ -875,12 +893,10 @@ def _derived_interruption(
     )
 
 
-def _merge(derived: List[Event], recorded: List[Event]) -> Tuple[Event, ...]:
+def _merge(derived: Iterable[Event], recorded: Sequence[Event]) -> Tuple[Event, ...]:
     """One timeline: the journal's activities and experiment, the recorder's phases, marks
     and interruption; what only one side has is kept from that side."""
     if not recorded:
-        # The derived events' ids are distinct (each names its kind, phase, name and
-        # ordinal): no table of a big run's ids is needed.
         return order(derived)
     by_id: Dict[str, Event] = {}
     for event in derived:
@@ -894,19 +910,16 @@ def _merge(derived: List[Event], recorded: List[Event]) -> Tuple[Event, ...]:
 
 def order(events: Iterable[Event]) -> Tuple[Event, ...]:
     """Start order; at equal starts the enclosing event comes first."""
-    # Sorted by kind, then by start: both sorts are stable, so this is the order by
-    # (start, kind), events of equal start and kind keeping their given order, without
-    # a (start, kind) tuple per event (a run of 10^6 events would hold 10^6 of them).
-    ordered = sorted(events, key=_kind_rank)
-    ordered.sort(key=_start)
-    return tuple(ordered)
+    # Grouped by kind first, enclosing kinds first, then sorted by start alone: the sort is
+    # stable, so this is the order of (start, kind rank) without a key built per event,
+    # and events of equal start and kind keep their given order.
+    by_kind: Dict[str, List[Event]] = {kind: [] for kind in KINDS}
+    for event in events:
+        by_kind[event.kind].append(event)
+    return tuple(sorted(chain.from_iterable(by_kind.values()), key=_START))
 
 
-def _kind_rank(event: Event) -> int:
-    return _KIND_RANK[event.kind]
-
-
-_start = operator.attrgetter("start")
+_START = itemgetter(Event._fields.index("start"))
 
 
 def _side_file_runs(path: str, data: bytes) -> List[Run]:

@@ -45,30 +45,37 @@ def printable(text: object) -> str:
     return text if text.isprintable() else text.translate(_ESCAPES)
 
 
-def _seconds(value) -> str:
-    return "-" if value is None else f"{value:.3f}s"
-
-
 def timeline_text(run: Run) -> str:
-    return "\n".join(timeline_lines(run))
+    return "\n".join(timeline_blocks(run))
 
 
-def timeline_lines(run: Run) -> Iterator[str]:
-    """The lines of `timeline_text`, one at a time: a run of 10^6 events is printed a
-    slice at a time, never held as one text."""
-    yield f"{printable(run.source)}  run {printable(run.run_id)}  {printable(run.title)}"
+# Lines of a timeline made into one text at a time (`timeline_blocks`).
+TIMELINE_LINES_PER_BLOCK = 1000
+
+
+def timeline_blocks(run: Run, lines_per_block: int = TIMELINE_LINES_PER_BLOCK) -> Iterator[str]:
+    """`timeline_text` in blocks of `lines_per_block` lines (joined by newlines they are that
+    text): a run of 10^6 events is printed a block at a time, never held as one text."""
+    lines = [f"{printable(run.source)}  run {printable(run.run_id)}  {printable(run.title)}"]
     origin = min((event.start for event in run.events), default=None)
     # Runs once per event of a run that can have 100,000: the part of each line
     # that depends only on the kind, type, name and status is built once.
     label_of = {}
+    append = lines.append
     for event in run.events:
-        what = (event.kind, event.activity_type, event.name, event.status)
+        _, _, kind, name, start, end, status, _, activity_type, _, _ = event
+        what = (kind, activity_type, name, status)
         label = label_of.get(what)
         if label is None:
             label = label_of[what] = _label(event)
-        offset = (event.start - origin).total_seconds()
-        yield f"  {f'+{offset:.3f}s':>11} {_seconds(event.duration):>10}  {label}"
-    yield f"  {summary_line(run)}"
+        offset = f"+{(start - origin).total_seconds():.3f}s"
+        duration = "-" if end is None else f"{(end - start).total_seconds():.3f}s"
+        append(f"  {offset:>11} {duration:>10}  {label}")
+        if len(lines) >= lines_per_block:
+            yield "\n".join(lines)
+            lines.clear()
+    lines.append(f"  {summary_line(run)}")
+    yield "\n".join(lines)
 
 
 def _label(event: Event) -> str:

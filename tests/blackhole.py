@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, List, Tuple, Union
 
+from tests.loopback import serve_in_background, stop_serving
+
 
 class Blackhole:
     """Accepts connections, reads nothing, answers nothing, until closed."""
@@ -142,12 +144,11 @@ class Answering:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        threading.Thread(target=self._httpd.serve_forever, name="answering", daemon=True).start()
+        serve_in_background(self._httpd, "answering")
 
     def close(self) -> None:
         self._closed.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        stop_serving(self._httpd)
 
     def __enter__(self) -> "Answering":
         return self

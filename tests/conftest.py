@@ -23,3 +23,17 @@ def expected_annotation_kinds(run) -> Counter:
         elif event.fields.get("steady_state_met") is False:
             expected["steady-state"] += 1
     return expected
+
+
+# The session fixtures of tests/influx_server.py and tests/prometheus_servers.py: each starts a real server.
+REAL_SERVER_FIXTURES = frozenset({"influxd", "influx_db", "pushgateway", "prometheus"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses a real server's fixture is a `servers` test even where its module does not say
+    so: scripts/test leaves those out on the Pythons that run the interpreter-sensitive subset."""
+    import pytest
+
+    for item in items:
+        if REAL_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)

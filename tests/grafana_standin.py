@@ -73,6 +73,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.loopback import serve_in_background, stop_serving
 from tests.procs import free_port
 from tests.tls import Pki
 
@@ -255,10 +256,7 @@ class GrafanaStandIn:
             context.verify_mode = ssl.CERT_REQUIRED
             self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.httpd.server_address[1]}"
-        # A short poll keeps `close` (shutdown) from costing half a second per test.
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="grafana-standin", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self.httpd, "grafana-standin")
 
     # -- test controls ------------------------------------------------------------------
 
@@ -296,8 +294,7 @@ class GrafanaStandIn:
             return [annotation for annotation in self.annotations.values() if tag in annotation.tags]
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop_serving(self.httpd)
 
     # -- serving ------------------------------------------------------------------------
 

@@ -121,7 +121,7 @@ class Prometheus:
             if time.monotonic() > deadline:
                 pytest.fail(f"{expr}: not there after {timeout:g} s; last result {result!r}\n"
                             f"{self.server.log_tail()}", pytrace=False)
-            time.sleep(0.5)
+            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

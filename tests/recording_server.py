@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from tests.loopback import serve_in_background, stop_serving
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -116,8 +118,7 @@ class RecordingServer:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-server", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "recording-server")
 
     @property
     def requests(self) -> List[Recorded]:
@@ -129,8 +130,7 @@ class RecordingServer:
         return "\n".join(request.everything() for request in self.requests)
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving(self._server)
 
     def __enter__(self) -> "RecordingServer":
         return self

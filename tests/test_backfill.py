@@ -68,7 +68,8 @@ def test_runs_share_influx_batches_and_a_replay_stores_nothing_twice(influx_db, 
 
 def test_grafana_requests_in_flight_are_bounded_and_one_lookup_covers_a_window(copies):
     directory, runs = copies
-    server = GrafanaStandIn(latency=0.05)
+    # Each answer waits 20 ms, so the three senders are in flight together.
+    server = GrafanaStandIn(latency=0.02)
     try:
         first = invoke(directory, "--grafana-url", server.url, "--grafana-concurrency", "3",
                        env={"GRAFANA_TOKEN": EDITOR_TOKEN})

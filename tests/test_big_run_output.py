@@ -13,7 +13,7 @@ from chaosreplay import cli
 from chaosreplay.cli import replay
 from chaosreplay.events import ACTIVITY
 from chaosreplay.journal import read_journal
-from chaosreplay.render import run_document, run_document_blocks, timeline_lines, timeline_text
+from chaosreplay.render import run_document, run_document_blocks, timeline_blocks, timeline_text
 from chaosreplay.sinks import Delivery, PlannedRequest, openmetrics, remote_write
 from chaosreplay.sinks.batching import CrossRunBatches
 from chaosreplay.sinks.prometheus_series import (merge_families, openmetrics_text, run_families,
@@ -57,9 +57,11 @@ def test_json_blocks_are_the_run_s_document(name, plans, deliveries):
             assert "\n".join(run_document_blocks(events, plans, deliveries, events_per_block=per_block)) == whole
 
 
-def test_timeline_lines_are_the_run_s_text():
+def test_timeline_blocks_are_the_run_s_text():
     run = _run("generated-continuous.json")
-    assert "\n".join(timeline_lines(run)) == timeline_text(run)
+    for per_block in (1, 2, 3, 1000):
+        assert "\n".join(timeline_blocks(run, lines_per_block=per_block)) == timeline_text(run)
+    assert max(block.count("\n") + 1 for block in timeline_blocks(run, lines_per_block=2)) == 2
 
 
 def test_a_run_is_printed_a_few_lines_at_a_time_as_text_and_as_json(monkeypatch):

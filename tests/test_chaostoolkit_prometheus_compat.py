@@ -8,7 +8,6 @@ probe asks for is the default one without anything listening on port 9090.
 """
 import json
 import os
-import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +27,7 @@ from chaosreplay.journal import experiment_hash, read_journal
 from chaosreplay.probes.prometheus import compute_mean, parse_duration, parse_time, query, query_interval
 from chaosreplay.sinks.pushgateway import targets as pushgateway_targets
 from tests.conftest import JOURNALS
+from tests.loopback import serve_in_background, stop_serving
 from tests.prometheus_servers import prometheus, pushgateway  # noqa: F401 (fixtures)
 from tests.test_live_controls import chaos_run
 
@@ -81,13 +81,12 @@ def localhost_9090(monkeypatch):
     """Whatever goes to http://localhost:9090 lands here (as a proxy): (server, seen URLs)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _PrometheusProxy)
     server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server, "localhost-9090")
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
     yield server
-    server.shutdown()
-    server.server_close()
+    stop_serving(server)
 
 
 def test_failed_running_query(localhost_9090):

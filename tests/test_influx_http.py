@@ -7,7 +7,6 @@ scripted. VictoriaMetrics, which accepts /api/v2/write, is the real server.
 """
 import gzip
 import json
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,7 @@ from chaosreplay.config import Settings
 from chaosreplay.events import Event, Run, activity_id, experiment_id
 from chaosreplay.sinks.influx import InfluxTarget, influx_config
 from chaosreplay.sinks.influx_line import run_lines
+from tests.loopback import serve_in_background, stop_serving
 from tests.procs import free_port, require_binary, start_server
 
 TOKEN = "s3cr3t-token-value"
@@ -48,7 +48,7 @@ class ContractServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        serve_in_background(self.httpd, "influx-v2-stand-in")
 
     def handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         parts = urlsplit(handler.path)
@@ -86,8 +86,7 @@ class ContractServer:
             self.violations.append(f"content type {headers.get('Content-Type')}")
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop_serving(self.httpd)
 
 
 @pytest.fixture

@@ -155,6 +155,19 @@ def test_same_event_same_line_and_events_of_one_microsecond_stay_distinct():
     assert all(int(split_line(line.line)[2]) // 1000 == start_us for line in lines)
 
 
+@pytest.mark.parametrize("arrival", ["start order", "interleaved"])
+def test_events_of_one_microsecond_stay_distinct_in_any_order(arrival):
+    """A journal's run comes in start order; a live batch in the order things happened, where
+    events of one microsecond can come apart, others between them."""
+    twins = [activity(ordinal=i, fields={"background": True}) for i in range(50)]
+    later = [activity(name="later", ordinal=i, start=T0 + timedelta(microseconds=1), fields={"background": True})
+             for i in range(50)]
+    events = twins + later if arrival == "start order" else [e for pair in zip(twins, later) for e in pair]
+    lines = run_lines(Run(RUN_ID, "test", tuple(events)))
+    points = {(split_line(line.line)[0], split_line(line.line)[2]) for line in lines}
+    assert len(points) == 100
+
+
 def test_timestamp_does_not_depend_on_the_other_events_sent():
     events = [activity(name=f"a{i}", ordinal=0, start=T0 + timedelta(seconds=i)) for i in range(5)]
     whole = {line.event_id: line.line for line in run_lines(Run(RUN_ID, "t", tuple(events)))}

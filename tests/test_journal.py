@@ -2,15 +2,16 @@
 import json
 import os
 from collections import Counter
-from datetime import timezone
+import random
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
 
 from chaosreplay.cli import replay
 from chaosreplay.errors import JournalError
-from chaosreplay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, PHASE, run_id_for
-from chaosreplay.journal import EXTENSION_NAME, journal_to_run, read_journal, read_side_file, read_source
+from chaosreplay.events import ACTIVITY, EXPERIMENT, INTERRUPTION, KINDS, PHASE, Event, run_id_for
+from chaosreplay.journal import EXTENSION_NAME, journal_to_run, order, read_journal, read_side_file, read_source
 
 from .conftest import JOURNALS
 
@@ -253,6 +254,22 @@ def test_pre_1_0_method_steps_are_rejected_not_read_without_names(tmp_path):
     assert str(caught.value) == f"{tmp_path / '2017.json'}: $.run: pre-1.0 (2017) journal format is not supported"
 
 
+@pytest.mark.parametrize("old_entry", [
+    {"kind": "probe", "name": "x", "start": "2017-11-02T10:00:03"},
+    {"activity": {"title": "step", "action": {"type": "python"}}, "start": "2017-11-02T10:00:03"},
+], ids=["entry without activity", "method step"])
+def test_an_old_entry_after_new_ones_is_still_refused_as_pre_1_0(tmp_path, old_entry):
+    """Only the first entry is looked at up front: an old one further on is found when read."""
+    journal = {
+        "experiment": {"title": "mixed"}, "start": "2017-11-02T10:00:00",
+        "run": [{"activity": {"type": "probe", "name": "new"}, "start": "2017-11-02T10:00:01",
+                 "end": "2017-11-02T10:00:02", "status": "succeeded"}, old_entry],
+    }
+    with pytest.raises(JournalError) as caught:
+        read_journal(_write(tmp_path, "mixed.json", journal))
+    assert str(caught.value) == f"{tmp_path / 'mixed.json'}: $.run: pre-1.0 (2017) journal format is not supported"
+
+
 def test_pre_1_0_journal_exits_3_and_the_others_are_still_read(tmp_path):
     legacy = {"experiment": {"title": "old"}, "start": "2017-11-02T10:00:00",
               "run": [{"activity": {"title": "step", "probes": {}}, "start": "2017-11-02T10:00:01"}]}
@@ -481,3 +498,17 @@ def test_marks_recorded_without_status_or_end_read_as_succeeded_instants():
          "status": "unknown", "phase": "method", "activity_type": None, "tags": {}, "fields": {"rps": 3}}]}]
     [mark] = [event for event in journal_to_run(journal, "old-marks.json").events if event.kind == "mark"]
     assert (mark.status, mark.end) == ("succeeded", mark.start)
+
+
+def test_order_is_start_then_enclosing_kind_first_and_keeps_the_given_order_of_equals():
+    t0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    shuffler = random.Random(7)
+    events = [Event(id=f"e{i}", run_id="r", kind=shuffler.choice(KINDS), name=f"n{i}",
+                    start=t0 + timedelta(microseconds=shuffler.randrange(4))) for i in range(300)]
+    ordered = order(events)
+    rank = {kind: position for position, kind in enumerate(KINDS)}
+    assert ordered == tuple(sorted(events, key=lambda event: (event.start, rank[event.kind])))
+    # Equal start and kind: as given (the ids count up in the given order).
+    for first, second in zip(ordered, ordered[1:]):
+        if (first.start, first.kind) == (second.start, second.kind):
+            assert int(first.id[1:]) < int(second.id[1:])

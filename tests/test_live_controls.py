@@ -120,10 +120,10 @@ def test_blackholed_backend_is_bounded_by_the_drain_deadline(tmp_path):
     baseline, baseline_seconds, _ = chaos_run(tmp_path, "baseline", experiment())
     with Blackhole() as hole:
         completed, seconds, journal_path = chaos_run(
-            tmp_path, "blackhole", experiment([influx_control(hole.url, drain_timeout=2)]))
+            tmp_path, "blackhole", experiment([influx_control(hole.url, drain_timeout=1)]))
         assert hole.connections >= 1
     assert completed.returncode == baseline.returncode == 0, completed.stderr
-    assert seconds - baseline_seconds < 2 + 1.0, (seconds, baseline_seconds)
+    assert seconds - baseline_seconds < 1 + 1.0, (seconds, baseline_seconds)
     _, record = deliveries(journal_path)
     [entry] = record.values()
     assert len(entry["undelivered"]) == len(read_journal(journal_path).events)

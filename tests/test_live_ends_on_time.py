@@ -22,6 +22,9 @@ pytestmark = [pytest.mark.servers, pytest.mark.e2e]
 # What the process may take beyond its drain deadline: interpreter exit, the
 # journal written, a loaded machine's jitter; far below a dripping answer's length.
 MARGIN = 1.5
+# The drain deadline the controls are given: a dripping answer would take a minute, so one second
+# is as telling as more, and each test waits it out once.
+DRAIN_SECONDS = 1
 
 
 def control(module, **arguments):
@@ -57,7 +60,7 @@ def test_three_controls_declared_separately_record_every_target(tmp_path, influx
 @pytest.mark.parametrize("section", ["influx", "grafana", "pushgateway"])
 def test_a_server_dripping_its_answer_does_not_keep_chaos_run_alive(tmp_path, section):
     _, baseline_seconds, _ = chaos_run(tmp_path, "baseline", experiment())
-    arguments = {"url": None, "drain_timeout": 2}
+    arguments = {"url": None, "drain_timeout": DRAIN_SECONDS}
     if section == "influx":
         arguments["database"] = DATABASE
     with Answering(dripping, drip=1.0) as server:
@@ -65,7 +68,7 @@ def test_a_server_dripping_its_answer_does_not_keep_chaos_run_alive(tmp_path, se
         completed, seconds, journal_path = chaos_run(tmp_path, "drip", experiment([control(section, **arguments)]))
         assert server.received, "the control should have sent something"
     assert completed.returncode == 0, completed.stderr
-    assert seconds - baseline_seconds < 2 + MARGIN, (seconds, baseline_seconds)
+    assert seconds - baseline_seconds < DRAIN_SECONDS + MARGIN, (seconds, baseline_seconds)
     # The senders left behind die with the process, quietly.
     assert "Traceback" not in completed.stderr and "Fatal" not in completed.stderr, completed.stderr
     _, record = deliveries(journal_path)
@@ -79,12 +82,12 @@ def test_a_pushgateway_dripping_the_end_of_run_delete_does_not_keep_chaos_run_al
                "DELETE": b"HTTP/1.1 202 Accepted\r\nX-Padding: " + b"." * 60 + b"\r\nContent-Length: 0\r\n\r\n"}
     drip = {"PUT": 0.0, "DELETE": 1.0}
     with Answering(lambda request: answers[request.method], drip=drip) as server:
-        gateway = control("pushgateway", url=server.url, delete_at_end=True, drain_timeout=2)
+        gateway = control("pushgateway", url=server.url, delete_at_end=True, drain_timeout=DRAIN_SECONDS)
         completed, seconds, _ = chaos_run(tmp_path, "delete", experiment([gateway]))
         methods = {request.method for request in server.received}
     assert completed.returncode == 0, completed.stderr
     assert methods == {"PUT", "DELETE"}
-    assert seconds - baseline_seconds < 2 + MARGIN, (seconds, baseline_seconds)
+    assert seconds - baseline_seconds < DRAIN_SECONDS + MARGIN, (seconds, baseline_seconds)
     assert "delete group" in completed.stderr or "not done within the drain deadline" in completed.stderr
 
 

@@ -19,7 +19,8 @@ from chaosreplay.journal import EXTENSION_NAME, read_journal, recorded_extension
 
 from .conftest import REPO
 
-pytestmark = pytest.mark.e2e
+# Installing and importing is what differs between Pythons: scripts/test runs these on every one.
+pytestmark = [pytest.mark.e2e, pytest.mark.every_python]
 
 DEPRECATION = "is deprecated and will be removed in 0.3"
 # What a team's own package of controls looks like: importable, and holding no recorder.

@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,7 @@ from chaosreplay.sinks import remote_write
 from chaosreplay.sinks.prometheus_series import RUN_ID_LABEL
 from tests.blackhole import Blackhole
 from tests.conftest import JOURNALS
+from tests.loopback import serve_in_background, stop_serving
 from tests.prometheus_servers import Prometheus, start_prometheus
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
@@ -69,6 +69,7 @@ def backfilled(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.servers
 def test_query_returns_prometheus_payload_as_is(backfilled):
     prometheus, run = backfilled
     selector = f'chaostoolkit_experiment_duration_seconds{{{RUN_ID_LABEL}="{run.run_id}"}}'
@@ -78,6 +79,7 @@ def test_query_returns_prometheus_payload_as_is(backfilled):
     assert payload["data"]["result"] == prometheus.query(selector, at=run.experiment.end.timestamp())
 
 
+@pytest.mark.servers
 def test_a_long_range_gets_a_step_prometheus_accepts_where_step_1_is_refused(backfilled):
     prometheus, run = backfilled
     configuration = {"prometheus_base_url": prometheus.url + "/"}
@@ -90,6 +92,7 @@ def test_a_long_range_gets_a_step_prometheus_accepts_where_step_1_is_refused(bac
         query_interval(selector, start, end, step=1, configuration=configuration)
 
 
+@pytest.mark.servers
 def test_the_servers_error_fails_the_activity(backfilled):
     prometheus, _ = backfilled
     with pytest.raises(ActivityFailed, match=r"Prometheus query failed: HTTP 400: .*parse error"):
@@ -126,19 +129,19 @@ class _Recording(BaseHTTPRequestHandler):
 
 def test_credentials_come_from_the_activitys_secrets():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server, "prometheus-credentials")
     configuration = {"prometheus_base_url": f"http://127.0.0.1:{server.server_address[1]}"}
     try:
         query("up", configuration=configuration, secrets={"prometheus_token": "s3cret"})
         query("up", configuration=configuration, secrets={"prometheus_username": "u", "prometheus_password": "p"})
         query("up", configuration=configuration)
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_serving(server)
     assert _Recording.seen == ["Bearer s3cret", "Basic dTpw", None]
 
 
 @pytest.mark.e2e
+@pytest.mark.servers
 def test_chaos_run_with_the_probes_gets_the_payload(backfilled, tmp_path):
     prometheus, run = backfilled
     selector = f'chaostoolkit_experiment_status{{{RUN_ID_LABEL}="{run.run_id}"}} == 1'

@@ -13,12 +13,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
 
 from chaosreplay.cli import replay
 from chaosreplay.config import Redactor
+from chaosreplay.events import Event, Run
 from chaosreplay.journal import EXTENSION_NAME, recorded_extension
 from tests.blackhole import Refusing
 from tests.conftest import REPO
@@ -145,3 +147,43 @@ def test_the_commands_own_credentials_are_masked_in_a_journals_errors(tmp_path, 
 ])
 def test_the_redactor(text, masked):
     assert Redactor([TOKEN, "abc"]).text(text) == masked
+
+
+def _run_of(*events):
+    return Run("r", "test", tuple(events))
+
+
+def _event(index, **changes):
+    start = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    return Event(id=f"e{index}", run_id="r", kind=changes.pop("kind", "activity"), name=changes.pop("name", "probe"),
+                 start=start, end=start, status="failed", fields=changes.pop("fields", {"provider": "http"}), **changes)
+
+
+@pytest.mark.parametrize("leaky, where", [
+    (_event(9, name=f"call with {TOKEN}"), "name"),
+    (_event(9, tags={"team": f"x{TOKEN}"}), "tag"),
+    (_event(9, fields={"provider": "http", "error": f"401 for {TOKEN}"}), "error field"),
+    (_event(9, kind="mark", fields={"detail": {"headers": [f"Bearer {TOKEN}"]}}), "nested mark field"),
+    (_event(9, fields={"error": "cut at the end: tok-SeCrEt-01…"}), "shortened secret"),
+])
+def test_a_run_is_masked_wherever_one_event_of_many_holds_a_secret(leaky, where):
+    """Runs are first looked at as a whole (most hold nothing): the one leaky event among many
+    clean ones must still be found and masked, and only it changes."""
+    clean = [_event(index) for index in range(200)]
+    run = _run_of(*clean[:100], leaky, *clean[100:])
+    masked = run.redacted(Redactor([TOKEN]))
+    assert TOKEN[:14] not in json.dumps([event.to_dict() for event in masked.events], ensure_ascii=False), where
+    assert "***" in json.dumps(masked.events[100].to_dict(), ensure_ascii=False)
+    assert all(new is old for new, old in zip(masked.events, run.events) if new.id != "e9")
+
+
+def test_a_url_with_user_information_is_masked_with_no_known_secret():
+    run = _run_of(_event(1), _event(2, fields={"error": "GET http://admin:pw1234@db:8086/q failed"}))
+    masked = run.redacted(Redactor())
+    assert masked.events[1].fields["error"] == "GET http://***@db:8086/q failed"
+
+
+def test_a_run_holding_nothing_to_mask_is_the_same_run():
+    run = _run_of(*(_event(index) for index in range(50)))
+    assert run.redacted(Redactor([TOKEN])) is run
+    assert run.redacted(Redactor()) is run

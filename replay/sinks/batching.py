@@ -15,9 +15,10 @@ rather than a whole line: a run of 10^6 events would hold them all until its end
 """
 import logging
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections import deque
+from itertools import islice
 from typing import Any, Callable, Deque, Iterable, List, Optional, Tuple
 
 from .http import Refused, Unreachable
@@ -84,14 +85,19 @@ class CrossRunBatches:
         buffer, size = self._items, self.size
         self._segments.append((outcome, len(buffer), 1))
         position = 0
-        # Runs once per event of every run: one append and one comparison per item.
-        for item in items:
-            buffer.append(item)
-            position += 1
+        items = iter(items)
+        while True:
+            # The items are taken a batch's room at a time (one call, not one per item).
+            room = size - len(buffer)
+            buffer.extend(islice(items, room))
+            taken = len(buffer) - (size - room)
+            position += taken
             if len(buffer) >= size:
                 self._dispatch()
                 buffer = self._items
                 self._segments.append((outcome, 0, position + 1))
+            elif taken < room:
+                break
         with self._lock:
             outcome.items = position
             outcome._added = True

@@ -282,9 +282,6 @@ class InfluxTarget:
             return iter_chaosdb_lines(run, self.config.measurement)
         return iter_lines(run, self.config.measurement)
 
-    def _writes(self, event) -> bool:
-        return self.config.layout != CHAOSDB_LAYOUT or chaosdb_writes(event)
-
     def _write_url_with_params(self) -> str:
         request = requests.Request("POST", self.config.write_url, params=self.config.write_params).prepare()
         return request.url
@@ -336,10 +333,14 @@ class InfluxTarget:
         refused = isinstance(error, Refused)
         error_text = str(error) if error else None
         # Events the layout writes no point for (chaosdb's: all but Python actions) are done.
-        unwritten = [event.id for event in run.events if not self._writes(event)]
+        unwritten = [] if self.config.layout != CHAOSDB_LAYOUT else \
+            [event.id for event in run.events if not chaosdb_writes(event)]
         total = len(run.events) - len(unwritten)
-        accounted = set(delivered) | set(unwritten) | {line.event_id for _, line, _ in rejected}
-        not_sent = [event.id for event in run.events if event.id not in accounted]
+        if self.config.layout != CHAOSDB_LAYOUT and not rejected and len(delivered) == total:
+            not_sent = []  # a point per event, and each one stored
+        else:
+            accounted = set(delivered) | set(unwritten) | {line.event_id for _, line, _ in rejected}
+            not_sent = [event.id for event in run.events if event.id not in accounted]
         failed = [line.event_id for _, line, _ in rejected] + not_sent
         notes = [f"line {number} (event {line.event_id}) rejected: {reason}"
                  for number, line, reason in rejected[:_REPORTED_REJECTIONS]]

@@ -17,11 +17,14 @@ before `,` `=` or a space, or at the end) is written as `/`; a line break in a
 tag value or key (it would end the line) becomes a space. String fields are
 stored exactly: `\\` and `"` escaped, line breaks allowed inside the quotes.
 """
-import hashlib
 import json
 import math
+import operator
 import re
+import struct
 from functools import lru_cache
+from itertools import islice
+from hashlib import sha256
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -140,8 +143,11 @@ def timestamp_ns(event: Event) -> int:
 
 
 def _offset(event_id: str) -> int:
-    digest = hashlib.sha256(event_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") % _SUB_MICROSECOND
+    return _first_four_bytes(sha256(event_id.encode("utf-8")).digest())[0] % _SUB_MICROSECOND
+
+
+# The digest's first four bytes as a big-endian number, without slicing a copy first.
+_first_four_bytes = struct.Struct(">I").unpack_from
 
 
 def _what(event: Event) -> str:
@@ -182,13 +188,20 @@ def _series_key(measurement: str, title: str, run_id: str, kind: str, phase: Opt
 def _other_fields(fields) -> str:
     """The event's own fields, after those the line always has: `,key=value` each."""
     text = ""
-    for name, value in sorted(fields.items()):
-        if name in _OWN_FIELDS:
-            continue
-        value_text = _field_value(name, value)
+    for name, prefix in _shown_fields(tuple(fields)):
+        value = fields[name]
+        # Most fields are text (provider, error, reason): their line is built here.
+        value_text = _string_field(value) if value.__class__ is str else _field_value(name, value)
         if value_text is not None:
-            text += f",{_key(name)}={value_text}"
+            text += prefix + value_text
     return text
+
+
+# Events of a run share a few sets of field names: each set's order and keys are worked out once.
+@lru_cache(maxsize=1024)
+def _shown_fields(names: Tuple[str, ...]) -> Tuple[Tuple[str, str], ...]:
+    """(name, `,key=`) of the fields of these names a line shows, in the line's order."""
+    return tuple((name, f",{_key(name)}=") for name in sorted(names) if name not in _OWN_FIELDS)
 
 
 def run_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> List[EventLine]:
@@ -205,31 +218,61 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
     """
     title = run.title
     taken = set()
+    # A run read from a journal or side file comes in start order: a collision can then only
+    # be with an event of the same microsecond, and only that microsecond's timestamps are
+    # kept. A live batch comes in the order things happened: all of them are kept.
+    starts = [event.start for event in run.events]
+    forget_earlier = all(map(operator.le, starts, islice(starts, 1, None)))
+    del starts
+    taken_microsecond = None
     # A run has few series and many events: each series' key and the start of
     # its text are built once (this loop runs once per event of every journal).
     series_of = {}
+    new_line = tuple.__new__
     for event in run.events:
-        tags = event.tags
-        dimensions = (event.run_id, event.kind, event.phase, event.activity_type, event.name, event.status,
-                      tuple(tags.items()) if tags else ())
+        event_id, run_id, kind, name, start, end, status, phase, activity_type, tags, fields = event
+        dimensions = (run_id, kind, phase, activity_type, name, status, tuple(tags.items()) if tags else ())
         known = series_of.get(dimensions)
         if known is None:
-            known = series_of[dimensions] = (_series_key(measurement, title, *dimensions), _what(event))
-        series, what = known
+            what = _what(event)
+            # The text of an activity, a phase or a mark is `what` and its duration, both
+            # escaped already, unless it is too long or tells an error (`_short_text`).
+            quick = kind not in (EXPERIMENT, INTERRUPTION) and len(what) < _TEXT_LIMIT - 24
+            known = series_of[dimensions] = (f"{_series_key(measurement, title, *dimensions)} event_id=", what,
+                                             _string_field(what)[:-1] if quick else None)
+        series, what, quoted_what = known
 
-        timestamp = timestamp_ns(event)
-        if (series, timestamp) in taken:
-            microsecond = timestamp - timestamp % _SUB_MICROSECOND
-            while (series, timestamp) in taken:
-                timestamp = microsecond + (timestamp + 1) % _SUB_MICROSECOND
-        taken.add((series, timestamp))
+        microsecond = (start - _EPOCH) // _MICROSECOND
+        timestamp = microsecond * _SUB_MICROSECOND + \
+            _first_four_bytes(sha256(event_id.encode("utf-8")).digest())[0] % _SUB_MICROSECOND
+        if microsecond != taken_microsecond and forget_earlier:
+            taken = {(series, timestamp)}
+            taken_microsecond = microsecond
+        else:
+            if (series, timestamp) in taken:
+                first = microsecond * _SUB_MICROSECOND
+                while (series, timestamp) in taken:
+                    timestamp = first + (timestamp + 1) % _SUB_MICROSECOND
+            taken.add((series, timestamp))
 
-        duration = event.duration
-        timing = "" if duration is None else \
-            f",duration={duration!r},end_ms={epoch_ms(event.end)}i"
-        text = _string_field(_short_text(event, what, duration))
-        yield EventLine(event.id, f"{series} event_id={_string_field(event.id)},text={text}{timing}"
-                                  f"{_other_fields(event.fields)} {timestamp}")
+        if end is None:
+            duration = None
+            timing = ""
+        else:
+            end_microsecond = (end - _EPOCH) // _MICROSECOND
+            # timedelta.total_seconds() is this division: the same float.
+            duration = (end_microsecond - microsecond) / 1_000_000
+            timing = f",duration={duration!r},end_ms={end_microsecond // 1000}i"
+        if quoted_what is not None and "error" not in fields:
+            text = f'{quoted_what}"' if duration is None else f'{quoted_what} in {duration:.3f}s"'
+        else:
+            text = _string_field(_short_text(event, what, duration))
+        if '"' in event_id or "\\" in event_id:
+            event_id_text = _string_field(event_id)
+        else:
+            event_id_text = f'"{event_id}"'
+        yield new_line(EventLine, (event_id, f"{series}{event_id_text},text={text}{timing}"
+                                             f"{_other_fields(fields) if fields else ''} {timestamp}"))
 
 
 def chaosdb_writes(event: Event) -> bool:
