@@ -542,26 +542,30 @@ def _status_of_unfinished(run_status: Any) -> str:
 def _share_texts(entry: Any, texts: Dict[str, str]) -> None:
     """Make the entry's name, type, status and provider type the run's one copy of each text:
     a big run repeats a few of them in every entry, and each Event holds them."""
-    if type(entry) is not dict:
+    if entry.__class__ is not dict:
         return
     share = texts.setdefault
-    # Runs once per activity: spelt out, not looped (a third less time).
+    # Runs once per activity: spelt out, not looped, and `__class__` rather than type().
     status = entry.get("status")
-    if type(status) is str:
+    if status.__class__ is str:
         entry["status"] = share(status, status)
     activity = entry.get("activity")
-    if type(activity) is not dict:
+    if activity.__class__ is not dict:
         return
     name, kind, provider = activity.get("name"), activity.get("type"), activity.get("provider")
-    if type(name) is str:
+    if name.__class__ is str:
         activity["name"] = share(name, name)
-    if type(kind) is str:
+    if kind.__class__ is str:
         activity["type"] = share(kind, kind)
-    if type(provider) is dict:
-        for key in ("type", "module", "func"):
-            text = provider.get(key)
-            if type(text) is str:
-                provider[key] = share(text, text)
+    if provider.__class__ is dict:
+        kind = provider.get("type")
+        if kind.__class__ is str:
+            provider["type"] = kind = share(kind, kind)
+        if kind == "python":  # its module and function are kept too (activity_fields)
+            for key in ("module", "func"):
+                text = provider.get(key)
+                if text.__class__ is str:
+                    provider[key] = share(text, text)
 
 
 def experiment_hash(experiment: Mapping[str, Any]) -> str:
