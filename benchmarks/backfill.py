@@ -16,18 +16,23 @@ measured against the same stand-in in the same run).
 Part 2, a big input: `--big-events` events in `--big-runs` generated
 journals, replayed with the timeline only, to InfluxDB, through remote write
 to a real Prometheus, to an OpenMetrics file, and with `--format json`; peak
-RSS and wall time of each.
+RSS and wall time of each. Then the same modes for ONE journal of
+`--big-single-events` activities (a single run cannot be cut into runs: what
+bounds its memory is the journal reader and the sinks' slices).
 
     python benchmarks/backfill.py [--runs 1000] [--latency 10 --latency 50]
-                                  [--big-events 1000000 --big-runs 1000] [--chaos-replay PATH]
+                                  [--big-events 1000000 --big-runs 1000]
+                                  [--big-single-events 1000000] [--mode timeline ...] [--chaos-replay PATH]
 
 `--chaos-replay` runs another build (e.g. a checkout of an older commit
 installed in its own virtualenv) against the same servers and inputs.
 """
 import argparse
 import json
+import multiprocessing
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -48,13 +53,28 @@ from tests.journal_copies import write_copies  # noqa: E402
 from tests.prometheus_servers import start_prometheus, start_pushgateway  # noqa: E402
 
 FLOOR_SAMPLE = 100
+MODES = ("timeline", "influx", "openmetrics", "--format json", "remote write")
 
 
 # -- inputs ------------------------------------------------------------------------------------
 
 
 def write_big_runs(directory: str, events: int, runs: int) -> int:
-    """`runs` journals of `events / runs` activities each; returns the activities written."""
+    """`runs` journals of `events / runs` activities each, written by a process of its own;
+    returns the activities written.
+
+    Not by this process: a child's peak RSS as os.wait4 reports it is at least this
+    process' own peak (Linux hands the parent's high-water mark to the child at fork and
+    exec), and a journal of 10^6 activities held as a dict here is a gigabyte."""
+    writer = multiprocessing.get_context("spawn").Process(target=_write_big_runs, args=(directory, events, runs))
+    writer.start()
+    writer.join()
+    if writer.exitcode != 0:
+        sys.exit(f"writing the big journals failed (exit {writer.exitcode})")
+    return max(1, events // runs) * runs
+
+
+def _write_big_runs(directory: str, events: int, runs: int) -> None:
     per_run = max(1, events // runs)
     origin = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
     for index in range(runs):
@@ -62,7 +82,6 @@ def write_big_runs(directory: str, events: int, runs: int) -> int:
                                     title=f"backfill benchmark {index % 10}")
         with open(os.path.join(directory, f"big-{index:05d}.json"), "w", encoding="utf-8") as handle:
             json.dump(journal, handle)
-    return per_run * runs
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -163,29 +182,48 @@ def small_runs(command: List[str], workdir: str, runs: int, latency_ms: float) -
 # -- part 2 --------------------------------------------------------------------------------------
 
 
-def big_input(command: List[str], workdir: str, events: int, runs: int) -> None:
+def big_input(command: List[str], workdir: str, events: int, runs: int, only: Optional[List[str]]) -> None:
     journals = os.path.join(workdir, "big")
     os.makedirs(journals)
     activities = write_big_runs(journals, events, runs)
+    print(f"big input: {activities:,} activities in {runs} journals ({_size(journals)} MB of JSON)", flush=True)
+    every_mode(command, workdir, journals, "big", only)
+
+
+def big_single_journal(command: List[str], workdir: str, events: int, only: Optional[List[str]]) -> None:
+    journals = os.path.join(workdir, "single")
+    os.makedirs(journals)
+    activities = write_big_runs(journals, events, 1)
+    print(f"one big journal: {activities:,} activities ({_size(journals)} MB of JSON)", flush=True)
+    every_mode(command, workdir, journals, "single", only)
+
+
+def every_mode(command: List[str], workdir: str, journals: str, name: str, only: Optional[List[str]]) -> None:
+    """Peak RSS and wall time of chaos-replay on `journals` in each output mode (`only` those named)."""
     influxd = start_influxd(tempfile.mkdtemp(prefix="influxd-", dir=workdir))
-    prometheus = start_prometheus(os.path.join(workdir, "prometheus"))
-    openmetrics = os.path.join(workdir, "big.om")
+    prometheus = start_prometheus(tempfile.mkdtemp(prefix="prometheus-", dir=workdir))
+    openmetrics = os.path.join(workdir, f"{name}.om")
     modes = {
         "timeline": [],
-        "influx": ["--influx-url", influxd.url, "--influx-database", "big", "--influx-create-database"],
+        "influx": ["--influx-url", influxd.url, "--influx-database", name, "--influx-create-database"],
         "openmetrics": ["--openmetrics", openmetrics],
         "--format json": ["--format", "json"],
         # Last: the slowest (a few million samples, protobuf-encoded in pure Python and stored out of order).
         "remote write": ["--prometheus-remote-write", f"{prometheus.url}/api/v1/write"],
     }
-    print(f"big input: {activities:,} activities in {runs} journals ({_size(journals)} MB of JSON)", flush=True)
     try:
-        for name, options in modes.items():
+        for mode, options in modes.items():
+            if only and mode not in only:
+                continue
             elapsed, peak, code = run_measured([*command, journals, *options])
-            print(f"  {name:<14} {elapsed:7.1f} s, peak RSS {peak:5d} MB (goal < 1024), exit {code}", flush=True)
+            print(f"  {mode:<14} {elapsed:7.1f} s, peak RSS {peak:5d} MB (goal < 1024), exit {code}", flush=True)
     finally:
         influxd.stop()
         prometheus.stop()
+
+
+def _own_peak() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _size(directory: str) -> int:
@@ -199,15 +237,22 @@ def main() -> None:
                                                                         "default 10 and 50)")
     parser.add_argument("--big-events", type=int, default=1_000_000, help="0: skip the big input")
     parser.add_argument("--big-runs", type=int, default=1000)
+    parser.add_argument("--big-single-events", type=int, default=1_000_000,
+                        help="activities of the one big journal (0: skip it)")
+    parser.add_argument("--mode", action="append", choices=MODES,
+                        help="measure the big inputs in this mode only (repeatable; default: every mode)")
     parser.add_argument("--chaos-replay", help="the command to measure (default: this checkout's)")
     args = parser.parse_args()
     command = chaos_replay_command(args.chaos_replay)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs shared with the servers; {' '.join(command)}")
+    print(f"(a peak RSS below includes this process' own, {_own_peak()} MB so far: Linux hands it to children)")
     with tempfile.TemporaryDirectory(prefix="backfill-bench-") as workdir:
         for latency in (args.latency or [10, 50]) if args.runs else ():
             small_runs(command, workdir, args.runs, latency)
         if args.big_events:
-            big_input(command, workdir, args.big_events, args.big_runs)
+            big_input(command, workdir, args.big_events, args.big_runs, args.mode)
+        if args.big_single_events:
+            big_single_journal(command, workdir, args.big_single_events, args.mode)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
 """`chaos-replay` (and `chaos replay`): a thin click shell over the engine."""
-import json
 import logging
 import os
 import shutil
@@ -10,6 +9,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import click
@@ -33,7 +33,7 @@ from .journal import cycle_collection_paused, find_inputs, read_runs
 from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
 from .redelivery import read_record, record_path, write_record
-from .render import delivery_text, plans_text, printable, run_document, timeline_text
+from .render import delivery_text, plans_text, printable, run_document_blocks, timeline_blocks
 from .sinks import Delivery, sink_modules
 from .sinks.http import Credentials
 from .timeline import add_tags, only_actions, shift_to
@@ -651,18 +651,32 @@ class _Output:
             _echo_text(None, plans, deliveries, err=True)
             return
         if not self.json:
-            _echo_text(timeline_text(run), plans, deliveries)
+            _echo_lines(timeline_blocks(run), at_once=1)
+            click.echo("")
+            _echo_text(None, plans, deliveries)
             return
-        document = json.dumps(run_document(run, plans, deliveries), indent=2, ensure_ascii=False)
-        head = '{\n  "runs": [\n' if self._first else ",\n"
+        click.echo('{\n  "runs": [\n' if self._first else ",\n", nl=False)
         self._first = False
-        click.echo(head + textwrap.indent(document, "    ", lambda line: True), nl=False)
+        _echo_lines(run_document_blocks(run, plans, deliveries), indent="    ", at_once=1)
 
     def close(self) -> None:
         if self._picture is not None:
             click.echo(self._picture(self._pictured), nl=False)
         elif self.json:
             click.echo('{\n  "runs": []\n}' if self._first else "\n  ]\n}")
+
+
+# Lines printed at a time: a run of 10^6 events is never held as one text.
+ECHO_LINES = 1000
+
+
+def _echo_lines(lines: Iterator[str], indent: str = "", at_once: Optional[int] = None) -> None:
+    """Print `"\\n".join(lines)` (each line indented), `at_once` lines (ECHO_LINES) at a time."""
+    lines, separator = iter(lines), ""
+    for piece in iter(lambda: list(islice(lines, at_once or ECHO_LINES)), []):
+        text = "\n".join(piece)
+        click.echo(separator + (textwrap.indent(text, indent, lambda line: True) if indent else text), nl=False)
+        separator = "\n"
 
 
 def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) -> None:

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import (Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple)
 
-from .errors import JournalError, NotAJournal
+from .errors import JournalError, NotAJournal, ReplayError
 from .events import (
     ACTIVITY,
     EXPERIMENT,
@@ -39,6 +40,7 @@ from .events import (
     phase_id,
     run_id_for,
 )
+from .jsonstream import CHUNK_BYTES, JsonStream, JsonSyntaxError, StreamDisagrees
 
 __all__ = ["EXTENSION_NAME", "SIDE_FILE_MARKER", "PHASE_NAMES", "read_runs", "read_source", "read_journal",
            "read_side_file", "journal_to_run", "recorded_extension", "error_text", "phase_name",
@@ -61,13 +63,19 @@ _UTC = timezone.utc
 _ERROR_TEXT_LIMIT = 200
 
 
-def read_runs(path: str) -> List[Run]:
+def read_runs(path: str, chunk_bytes: int = CHUNK_BYTES) -> List[Run]:
     """The runs of a journal (one) or of a side file (one per header: several runs may
-    have appended to one fixed `events_path`), told apart by the side file's first line."""
-    data = _read_bytes(path)
-    if _starts_with_side_file_header(data):
-        return _side_file_runs(path, data)
-    return [_journal_run(path, data)]
+    have appended to one fixed `events_path`), told apart by the side file's first line.
+
+    A journal is read a chunk of `chunk_bytes` at a time (see `_streamed_journal_run`)."""
+    with _opened(path) as handle:
+        head = _head(path, handle)
+        if _SIDE_FILE_START.match(head):
+            data = head + _read(path, handle)
+            if _starts_with_side_file_header(data):
+                return _side_file_runs(path, data)
+            return [_streamed_journal_run(path, handle, data, chunk_bytes)]
+        return [_streamed_journal_run(path, handle, head, chunk_bytes)]
 
 
 def read_source(path: str) -> Run:
@@ -75,8 +83,9 @@ def read_source(path: str) -> Run:
     return _only_run(path, read_runs(path))
 
 
-def read_journal(path: str) -> Run:
-    return _journal_run(path, _read_bytes(path))
+def read_journal(path: str, chunk_bytes: int = CHUNK_BYTES) -> Run:
+    with _opened(path) as handle:
+        return _streamed_journal_run(path, handle, _head(path, handle), chunk_bytes)
 
 
 def read_side_file(path: str) -> Run:
@@ -89,10 +98,51 @@ def _only_run(path: str, runs: List[Run]) -> Run:
     return runs[0]
 
 
-def _journal_run(path: str, data: bytes) -> Run:
-    text = _decoded(path, data)
-    # A large journal must not hold its bytes, its text and its objects at once.
-    del data
+def _streamed_journal_run(path: str, handle: BinaryIO, head: bytes, chunk_bytes: int) -> Run:
+    """The journal's run, read in one pass without ever holding its whole text or document.
+
+    Its members other than the run arrays are small and kept whole; the run arrays'
+    entries become Events one by one as they are read (`_RunEntries`). What needs the
+    whole journal (the run id, which a recorder's `extensions` written after `run` may
+    give; every check, in the order the reader has always made them) is settled at the
+    end (`_Journal.run`). Errors are those of the whole text's reading: UTF-8, then JSON
+    (json's own messages, line and column), then the rest, as when the whole text was
+    decoded and parsed first.
+    """
+    stream = JsonStream(lambda size: _read(path, handle, size), lambda: handle.seek(0), head, chunk_bytes)
+    escapes: List[bool] = []
+    stream.watch(lambda text: escapes or not _SURROGATE_ESCAPE.search(text) or escapes.append(True))
+    try:
+        with cycle_collection_paused():
+            if stream.next_char() != "{":
+                # Not an object, so no journal: json tells what it is, or what is wrong with it.
+                return _whole_journal_run(path, stream.rest())
+            journal = _Journal(_Reader(path))
+            for key in stream.members():
+                if key in _RUN_ARRAYS and stream.next_char() == "[":
+                    journal.run_entries(key).read(stream.entries())
+                else:
+                    journal.add(key, stream.value())
+            stream.end()
+            run = journal.run()
+    except UnicodeDecodeError:
+        # Where: as the whole text's decoding says it (rare enough to read the file again for).
+        handle.seek(0)
+        _decoded(path, handle.read())
+        raise JournalError(path, "", "not UTF-8 text") from None
+    except StreamDisagrees:
+        handle.seek(0)
+        return _whole_journal_run(path, _decoded(path, handle.read()))
+    except (JsonSyntaxError, RecursionError, ValueError) as error:
+        if isinstance(error, ReplayError):
+            raise
+        raise _json_error(path, error) from None
+    if escapes:
+        _reject_lone_surrogates(path, run.events)
+    return run
+
+
+def _whole_journal_run(path: str, text: str) -> Run:
     with cycle_collection_paused():
         document = _parsed_json(path, text)
         may_hold_surrogates = _SURROGATE_ESCAPE.search(text) is not None
@@ -122,25 +172,58 @@ def cycle_collection_paused():
 
 
 def _read_bytes(path: str) -> bytes:
+    with _opened(path) as handle:
+        data = _read(path, handle)
+    if not data.strip():
+        raise JournalError(path, "", "empty file")
+    return data
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[BinaryIO]:
+    """The file, open for reading once checked to be a regular file."""
     try:
         # Opened without blocking and checked before reading: a FIFO would wait for a
         # writer forever and /dev/zero would never end.
-        with open(path, "rb", opener=_without_blocking) as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            if stat.S_ISDIR(mode):
-                raise IsADirectoryError
-            if not stat.S_ISREG(mode):
-                raise JournalError(path, "", "not a regular file (a FIFO, device or socket), not a journal")
-            data = handle.read()
+        handle = open(path, "rb", opener=_without_blocking)
     except IsADirectoryError:
         raise JournalError(path, "", "is a directory, not a journal file") from None
     except FileNotFoundError:
         raise JournalError(path, "", "no such file") from None
     except OSError as error:
         raise JournalError(path, "", f"cannot read: {error.strerror}") from None
-    if not data.strip():
-        raise JournalError(path, "", "empty file")
-    return data
+    with handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise JournalError(path, "", "is a directory, not a journal file")
+        if not stat.S_ISREG(mode):
+            raise JournalError(path, "", "not a regular file (a FIFO, device or socket), not a journal")
+        yield handle
+
+
+def _read(path: str, handle: BinaryIO, size: int = -1) -> bytes:
+    try:
+        return handle.read(size)
+    except IsADirectoryError:
+        raise JournalError(path, "", "is a directory, not a journal file") from None
+    except OSError as error:
+        raise JournalError(path, "", f"cannot read: {error.strerror}") from None
+
+
+# Enough to tell a side file's header from a journal's start.
+_HEAD_BYTES = 1 << 16
+
+
+def _head(path: str, handle: BinaryIO) -> bytes:
+    """The file's first bytes: `_HEAD_BYTES` (or all), and more while they are whitespace
+    (a file of nothing else is refused as empty)."""
+    head = _read(path, handle, _HEAD_BYTES)
+    while not head.strip():
+        more = _read(path, handle, _HEAD_BYTES)
+        if not more:
+            raise JournalError(path, "", "empty file")
+        head += more
+    return head
 
 
 def _without_blocking(path: str, flags: int) -> int:
@@ -199,16 +282,21 @@ def _parsed_json(path: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        truncated = error.pos >= len(text.rstrip())
-        reason = "truncated JSON" if truncated else "invalid JSON"
-        raise JournalError(
-            path, f"line {error.lineno} column {error.colno}", f"{reason}: {error.msg}"
-        ) from None
-    except RecursionError:
-        raise JournalError(path, "", "JSON nested too deeply") from None
-    except ValueError:
-        # Python refuses integers of over 4,300 digits (CVE-2020-10735).
-        raise JournalError(path, "", "a number of more than 4,300 digits") from None
+        raise _json_error(path, JsonSyntaxError(error.msg, error.lineno, error.colno,
+                                                truncated=error.pos >= len(text.rstrip()))) from None
+    except (RecursionError, ValueError) as error:
+        raise _json_error(path, error) from None
+
+
+def _json_error(path: str, error: Exception) -> JournalError:
+    """What json found wrong with a journal's text, said on one line."""
+    if isinstance(error, JsonSyntaxError):
+        reason = "truncated JSON" if error.truncated else "invalid JSON"
+        return JournalError(path, f"line {error.lineno} column {error.colno}", f"{reason}: {error.msg}")
+    if isinstance(error, RecursionError):
+        return JournalError(path, "", "JSON nested too deeply")
+    # Python refuses integers of over 4,300 digits (CVE-2020-10735).
+    return JournalError(path, "", "a number of more than 4,300 digits")
 
 
 class _Reader:
@@ -253,68 +341,231 @@ def recorded_extension(document: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 
 def journal_to_run(document: Any, source: str) -> Run:
+    """The run of a journal document already parsed whole (as `read_journal` reads a file)."""
     reader = _Reader(source)
-    journal = reader.expect(document, dict, "$", "a journal object")
-    _reject_non_journals(reader, journal)
+    members = reader.expect(document, dict, "$", "a journal object")
+    journal = _Journal(reader, known=members)
+    for key, value in members.items():
+        if key in _RUN_ARRAYS and isinstance(value, list):
+            journal.run_entries(key).read(value)
+        else:
+            journal.add(key, value)
+    return journal.run()
 
-    experiment = reader.expect(journal["experiment"], dict, "$.experiment", "an object")
-    title = experiment.get("title", "")
-    reader.expect(title, str, "$.experiment.title", "a string")
-    start_text = journal.get("start")
-    start = reader.time(start_text, "$.start")
-    end = reader.optional_time(journal.get("end"), "$.end")
-    status = journal.get("status")
-    if status is not None:
-        reader.expect(status, str, "$.status", "a string")
-    node = journal.get("node") or ""
-    reader.expect(node, str, "$.node", "a string")
 
-    extension = recorded_extension(journal)
-    recorded = _recorded_events(reader, extension) if extension else []
-    run_id = _recorded_run_id(reader, extension) or run_id_for(title, start_text, node)
+# The journal's arrays of run entries: each entry becomes its Event as it comes (and, read
+# from a file, is dropped then: a journal of 10^6 activities is mostly these entries).
+_RUN_ARRAYS = {"run": ("method", "$.run"), "rollbacks": ("rollbacks", "$.rollbacks")}
 
-    run_status = status or "unknown"
-    try:
+
+class _Journal:
+    """A journal's members, given in their order: the run arrays as their entries' Events
+    (`_RunEntries`), the others as they are. `run()` makes the Run, checking everything
+    in the order the reader always has (the first problem found is the one reported)."""
+
+    def __init__(self, reader: "_Reader", known: Optional[Mapping[str, Any]] = None):
+        self.reader = reader
+        self.members: Dict[str, Any] = {}
+        # The whole document, when it is at hand: its run id is then known from the start.
+        self._known = known
+        # The run's texts met again and again (names, statuses, types), held once, in what
+        # is read from a file (a document given whole is left as it is).
+        self._texts: Optional[Dict[str, str]] = {} if known is None else None
+
+    def add(self, key: str, value: Any) -> None:
+        self.members[key] = value
+
+    def run_entries(self, key: str) -> "_RunEntries":
+        """The run array `key`, whose entries are given next (a repeated key replaces it)."""
+        known = self._known if self._known is not None else self.members
+        phase, location = _RUN_ARRAYS[key]
+        entries = self.members[key] = _RunEntries(
+            self.reader, phase, location, _run_id_so_far(known), _run_status(known), self._texts)
+        return entries
+
+    def run(self) -> Run:
+        reader, journal = self.reader, self.members
+        _reject_non_journals(reader, journal)
+
+        experiment = reader.expect(journal["experiment"], dict, "$.experiment", "an object")
+        title = experiment.get("title", "")
+        reader.expect(title, str, "$.experiment.title", "a string")
+        start_text = journal.get("start")
+        start = reader.time(start_text, "$.start")
+        end = reader.optional_time(journal.get("end"), "$.end")
+        status = journal.get("status")
+        if status is not None:
+            reader.expect(status, str, "$.status", "a string")
+        node = journal.get("node") or ""
+        reader.expect(node, str, "$.node", "a string")
+
+        extension = recorded_extension(journal)
+        recorded = _recorded_events(reader, extension) if extension else []
+        run_id = _recorded_run_id(reader, extension) or run_id_for(title, start_text, node)
+
+        run_status = status or "unknown"
         activities, phases = _derive_activities(reader, journal, run_id, run_status)
-    except JournalError:
-        # An old entry after new ones is what makes the run unreadable: say so.
-        _reject_pre_1_0(reader, journal.get("run"))
-        raise
 
-    steady_states = journal.get("steady_states") or {}
-    experiment_event = Event(
-        id=experiment_id(run_id),
-        run_id=run_id,
-        kind=EXPERIMENT,
-        name=title,
-        start=start,
-        end=end,
-        status=run_status,
-        fields=experiment_fields(
-            journal.get("deviated"),
-            _steady_state_met(steady_states.get("before")),
-            _steady_state_met(steady_states.get("after")),
-            activities,
-        ),
-    )
-    derived = [experiment_event, *phases, *activities]
-    interruption = _derived_interruption(reader, journal, run_id, activities, end or start)
-    if interruption:
-        derived.append(interruption)
-    run_tags = _recorded_tags(reader, extension, recorded) if extension else None
-    if run_tags:
-        derived = [event.evolve(tags={**run_tags, **event.tags}) for event in derived]
-    return Run(
-        run_id,
-        source,
-        _merge(derived, recorded),
-        configuration=_mapping(experiment.get("configuration")),
-        secrets=_mapping(experiment.get("secrets")),
-        controls=tuple(experiment["controls"]) if isinstance(experiment.get("controls"), list) else (),
-        extension=extension or {},
-        experiment_hash=_recorded_experiment_ref(extension) or experiment_hash(experiment),
-        chaoslib_version=journal.get("chaoslib-version") if isinstance(journal.get("chaoslib-version"), str) else None,
-    )
+        steady_states = journal.get("steady_states") or {}
+        experiment_event = Event(
+            id=experiment_id(run_id),
+            run_id=run_id,
+            kind=EXPERIMENT,
+            name=title,
+            start=start,
+            end=end,
+            status=run_status,
+            fields=experiment_fields(
+                journal.get("deviated"),
+                _steady_state_met(steady_states.get("before")),
+                _steady_state_met(steady_states.get("after")),
+                activities,
+            ),
+        )
+        interruption = _derived_interruption(reader, journal, run_id, activities, end or start)
+        derived = [experiment_event, *phases, *activities]
+        del activities, phases  # each event is held once: replaced below, the old one is freed
+        if interruption:
+            derived.append(interruption)
+        run_tags = _recorded_tags(reader, extension, recorded) if extension else None
+        if run_tags:
+            for index, event in enumerate(derived):
+                derived[index] = event.evolve(tags={**run_tags, **event.tags})
+        return Run(
+            run_id,
+            reader.source,
+            _merge(derived, recorded),
+            configuration=_mapping(experiment.get("configuration")),
+            secrets=_mapping(experiment.get("secrets")),
+            controls=tuple(experiment["controls"]) if isinstance(experiment.get("controls"), list) else (),
+            extension=extension or {},
+            experiment_hash=_recorded_experiment_ref(extension) or experiment_hash(experiment),
+            chaoslib_version=(journal.get("chaoslib-version") if isinstance(journal.get("chaoslib-version"), str)
+                              else None),
+        )
+
+
+def _run_id_so_far(journal: Mapping[str, Any]) -> str:
+    """The run id as the members given so far tell it, unchecked (`_Journal.run` checks them)."""
+    extension = recorded_extension(journal)
+    recorded = extension.get("run_id") if extension else None
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    experiment = journal.get("experiment")
+    title = experiment.get("title", "") if isinstance(experiment, dict) else ""
+    return run_id_for(title, journal.get("start"), journal.get("node") or "")
+
+
+def _run_status(journal: Mapping[str, Any]) -> Any:
+    return journal.get("status") or "unknown"
+
+
+class _RunEntries:
+    """The Events of a run array's entries (`$.run`, `$.rollbacks`), made as each entry is
+    given, with the run id and status known then. `events` gives them with the run's
+    final id and status (a recorder's extension after `run` may change the id).
+
+    A bad entry's error is kept for `_Journal.run` to raise in its turn (an earlier part
+    of the journal may be wrong too); the entries after it are only looked at for the
+    pre-1.0 format, which is reported before anything else."""
+
+    __slots__ = ("reader", "phase", "location", "run_id", "run_status", "texts", "_events", "_defaulted",
+                 "error", "pre_1_0")
+
+    def __init__(self, reader: "_Reader", phase: str, location: str, run_id: str, run_status: Any,
+                 texts: Optional[Dict[str, str]]):
+        self.reader, self.phase, self.location = reader, phase, location
+        self.run_id, self.run_status, self.texts = run_id, run_status, texts
+        self._events: List[Event] = []
+        # The entries that have no status: they take the run's (see `_activity_event`).
+        self._defaulted: List[int] = []
+        self.error: Optional[JournalError] = None
+        self.pre_1_0 = False
+
+    def read(self, entries: Iterable[Any]) -> None:
+        """Make the entries' Events, in order (the array's entries, all of them)."""
+        reader, location, run_id, phase, run_status = self.reader, self.location, self.run_id, self.phase, \
+            self.run_status
+        texts, events, defaulted = self.texts, self._events, self._defaulted
+        id_of, seen = activity_ids(run_id, phase), {}
+        entries = iter(entries)
+        # Runs once per activity of a journal that can have 10^6: locals only.
+        for index, entry in enumerate(entries):
+            if texts is not None:
+                _share_texts(entry, texts)
+            try:
+                event = _activity_event(reader, entry, location, index, run_id, phase, id_of, seen, run_status)
+            except JournalError as error:
+                self._failed(error, _is_pre_1_0_entry(entry), entries)
+                return
+            # A pre-1.0 entry has no activity name: only a nameless one needs the closer look.
+            if not event.name and phase == "method" and _is_pre_1_0_entry(entry):
+                self._failed(reader.fail("$.run", _PRE_1_0), True, entries)
+                return
+            if entry.get("status") is None:
+                defaulted.append(index)
+            events.append(event)
+
+    def _failed(self, error: JournalError, pre_1_0: bool, rest: Iterator[Any]) -> None:
+        self.error, self._events = error, []
+        self.pre_1_0 = self.phase == "method" and pre_1_0
+        for entry in rest:  # read to the end (JSON errors come first), looked at for pre-1.0 only
+            if self.phase == "method" and not self.pre_1_0:
+                self.pre_1_0 = _is_pre_1_0_entry(entry)
+
+    def events(self, run_id: str, run_status: str) -> List[Event]:
+        """The entries' Events of the run `run_id` of status `run_status` (handed over once)."""
+        if self.error is not None:
+            raise self.error
+        events, self._events = self._events, []
+        if run_id != self.run_id:
+            # The run id came after the entries: each activity's id is the one of its run.
+            id_of, ordinals = activity_ids(run_id, self.phase), {}
+            for index, event in enumerate(events):
+                ordinal = ordinals.get(event.name, 0)
+                ordinals[event.name] = ordinal + 1
+                # _replace: the event is checked and frozen already, only its ids change.
+                events[index] = event._replace(id=id_of(event.name, ordinal), run_id=run_id)
+        defaulted_status = _status_of_unfinished(run_status)
+        if self._defaulted and defaulted_status != _status_of_unfinished(self.run_status):
+            # (every entry has its Event: an index is a position in `events`)
+            for index in self._defaulted:
+                events[index] = events[index]._replace(status=defaulted_status)
+        return events
+
+
+def _status_of_unfinished(run_status: Any) -> str:
+    # As `_activity_event` gives an entry without a status.
+    return run_status if run_status in ("interrupted", "aborted") else "unknown"
+
+
+def _share_texts(entry: Any, texts: Dict[str, str]) -> None:
+    """Make the entry's name, type, status and provider type the run's one copy of each text:
+    a big run repeats a few of them in every entry, and each Event holds them."""
+    if entry.__class__ is not dict:
+        return
+    share = texts.setdefault
+    # Runs once per activity: spelt out, not looped, and `__class__` rather than type().
+    status = entry.get("status")
+    if status.__class__ is str:
+        entry["status"] = share(status, status)
+    activity = entry.get("activity")
+    if activity.__class__ is not dict:
+        return
+    name, kind, provider = activity.get("name"), activity.get("type"), activity.get("provider")
+    if name.__class__ is str:
+        activity["name"] = share(name, name)
+    if kind.__class__ is str:
+        activity["type"] = share(kind, kind)
+    if provider.__class__ is dict:
+        kind = provider.get("type")
+        if kind.__class__ is str:
+            provider["type"] = kind = share(kind, kind)
+        if kind == "python":  # its module and function are kept too (activity_fields)
+            for key in ("module", "func"):
+                text = provider.get(key)
+                if text.__class__ is str:
+                    provider[key] = share(text, text)
 
 
 def experiment_hash(experiment: Mapping[str, Any]) -> str:
@@ -334,19 +585,15 @@ def _mapping(value: Any) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_PRE_1_0 = "pre-1.0 (2017) journal format is not supported"
+
+
 def _reject_non_journals(reader: _Reader, journal: Dict[str, Any]) -> None:
     run = journal.get("run")
     if "experiment" not in journal or ("start" not in journal and "run" not in journal):
         raise NotAJournal(reader.source, "$", "not a chaostoolkit journal (no experiment/start/run)")
-    # A 2017 journal's first entry is in the old format: one look tells it from a journal
-    # to read. Its other entries are looked at only if the run cannot be read (below).
-    if isinstance(run, list) and run and _is_pre_1_0_entry(run[0]):
-        _reject_pre_1_0(reader, run)
-
-
-def _reject_pre_1_0(reader: _Reader, run: Any) -> None:
-    if isinstance(run, list) and any(_is_pre_1_0_entry(entry) for entry in run):
-        raise reader.fail("$.run", "pre-1.0 (2017) journal format is not supported")
+    if isinstance(run, _RunEntries) and run.pre_1_0:
+        raise reader.fail("$.run", _PRE_1_0)
 
 
 def _is_pre_1_0_entry(entry: Any) -> bool:
@@ -457,6 +704,13 @@ def _derive_activities(
     phases: List[Event] = []
     for phase, iteration, location, content in groups:
         met = None
+        if isinstance(content, _RunEntries):
+            events = content.events(run_id, run_status)
+            activities.extend(events)
+            phase_event = _phase_event(run_id, phase, iteration, events, met)
+            if phase_event:
+                phases.append(phase_event)
+            continue
         if phase in ("method", "rollbacks"):
             entries = reader.expect(content, list, location, "an array")
             entries_location = location
@@ -471,9 +725,6 @@ def _derive_activities(
             _activity_event(reader, entry, entries_location, i, run_id, phase, id_of, seen, run_status)
             for i, entry in enumerate(entries)
         ]
-        if phase == "method" and "" in seen:
-            # A 2017 method step has no name: refused, not read as a nameless activity.
-            _reject_pre_1_0(reader, entries)
         activities.extend(events)
         phase_event = _phase_event(run_id, phase, iteration, events, met)
         if phase_event:

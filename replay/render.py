@@ -2,7 +2,7 @@
 import json
 import unicodedata
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .events import ACTIVITY, EXPERIMENT, Event, Run
 from .sinks import Delivery, PlannedRequest
@@ -46,6 +46,16 @@ def printable(text: object) -> str:
 
 
 def timeline_text(run: Run) -> str:
+    return "\n".join(timeline_blocks(run))
+
+
+# Lines of a timeline made into one text at a time (`timeline_blocks`).
+TIMELINE_LINES_PER_BLOCK = 1000
+
+
+def timeline_blocks(run: Run, lines_per_block: int = TIMELINE_LINES_PER_BLOCK) -> Iterator[str]:
+    """`timeline_text` in blocks of `lines_per_block` lines (joined by newlines they are that
+    text): a run of 10^6 events is printed a block at a time, never held as one text."""
     lines = [f"{printable(run.source)}  run {printable(run.run_id)}  {printable(run.title)}"]
     origin = min((event.start for event in run.events), default=None)
     # Runs once per event of a run that can have 100,000: the part of each line
@@ -61,8 +71,11 @@ def timeline_text(run: Run) -> str:
         offset = f"+{(start - origin).total_seconds():.3f}s"
         duration = "-" if end is None else f"{(end - start).total_seconds():.3f}s"
         append(f"  {offset:>11} {duration:>10}  {label}")
+        if len(lines) >= lines_per_block:
+            yield "\n".join(lines)
+            lines.clear()
     lines.append(f"  {summary_line(run)}")
-    return "\n".join(lines)
+    yield "\n".join(lines)
 
 
 def _label(event: Event) -> str:
@@ -125,6 +138,40 @@ def run_document(run: Run, plans=None, deliveries: Iterable[Delivery] = ()) -> d
     if deliveries:
         document["deliveries"] = [delivery.to_dict() for delivery in deliveries]
     return document
+
+
+# Events written as one block: json.dumps with an indent runs json's pure-Python encoder,
+# which makes a reference cycle per call, and the replay pauses the cycle collector
+# (chaosreplay.journal.cycle_collection_paused): one call per event would hold them all.
+EVENTS_PER_BLOCK = 1000
+
+
+def run_document_blocks(run: Run, plans=None, deliveries: Iterable[Delivery] = (),
+                        events_per_block: int = EVENTS_PER_BLOCK) -> Iterator[str]:
+    """`json.dumps(run_document(...), indent=2, ensure_ascii=False)` in blocks of whole lines
+    (joined by newlines they are that text), `events_per_block` events a block: a run of
+    10^6 events is written a block at a time, never held as one document."""
+    without_events = run.with_events(())
+    head = run_document(without_events)
+    del head["events"]
+    rest = run_document(without_events, plans, deliveries)
+    del rest["journal"], rest["run_id"], rest["events"]
+    head_text = _dumped(head)[:-2] + ',\n  "events": ['
+    if not run.events:
+        yield head_text + ("]," if rest else "]")
+        yield _dumped(rest)[2:] if rest else "}"
+        return
+    yield head_text
+    for first in range(0, len(run.events), events_per_block):
+        listed = _dumped([_event_json(event) for event in run.events[first:first + events_per_block]])
+        # The list's elements, one level deeper (inside the document's "events").
+        block = "  " + listed[2:-2].replace("\n", "\n  ")
+        yield block if first + events_per_block >= len(run.events) else block + ","
+    yield "  ]," + _dumped(rest)[1:] if rest else "  ]\n}"
+
+
+def _dumped(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def _event_json(event: Event) -> dict:

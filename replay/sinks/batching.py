@@ -9,7 +9,9 @@ accounted for, the run's outcome is handed to its `done` callback, in the
 order the runs were added.
 
 A sink provides `write(items) -> (stored items, [(index in batch, reason)])`,
-raising `Unreachable` when the whole batch did not get through.
+raising `Unreachable` when the whole batch did not get through, and may say what
+a run's outcome keeps of each item stored or failed (`keep`: its event's id, say,
+rather than a whole line: a run of 10^6 events would hold them all until its end).
 """
 import logging
 import threading
@@ -35,8 +37,8 @@ class RunOutcome:
 
     run: Any
     items: int = 0
+    # `keep(item)` of the items stored, and of the items of batches that did not get through at all.
     stored: List[Any] = field(default_factory=list)
-    # Items of batches that did not get through at all.
     failed: List[Any] = field(default_factory=list)
     # (1-based position of the item in its run, item, reason)
     rejected: List[Tuple[int, Any, str]] = field(default_factory=list)
@@ -61,9 +63,10 @@ class RunOutcome:
 
 class CrossRunBatches:
     def __init__(self, size: int, write: Callable[[List[Any]], Tuple[List[Any], List[Tuple[int, str]]]],
-                 name: str):
+                 name: str, keep: Callable[[Any], Any] = lambda item: item):
         self.size = size
         self._write = write
+        self._keep = keep
         # The items waiting for a full batch, and which run each stretch of them is from:
         # (outcome, index of its first item here, position of that item in its run).
         self._items: List[Any] = []
@@ -146,20 +149,21 @@ class CrossRunBatches:
         whole = error is None and not rejected and len(stored) == len(items)
         stored_ids = set() if whole else {id(item) for item in stored}
         reasons = dict(rejected)
+        keep = self._keep
         with self._lock:
             for outcome, start, end, first in segments:
                 outcome._open_items -= end - start
                 if whole:
-                    outcome.stored.extend(items[start:end])
+                    outcome.stored.extend(map(keep, items[start:end]))
                     continue
                 for index in range(start, end):
                     item = items[index]
                     if id(item) in stored_ids:
-                        outcome.stored.append(item)
+                        outcome.stored.append(keep(item))
                     elif index in reasons:
                         outcome.rejected.append((first + index - start, item, reasons[index]))
                     elif error is not None:
-                        outcome.failed.append(item)
+                        outcome.failed.append(keep(item))
                 if error is not None:
                     outcome.failed_batches += 1
                     outcome.error = outcome.error or error

@@ -16,6 +16,7 @@ The line format is in `influx_line`.
 import zlib
 from collections import deque
 from dataclasses import dataclass
+import operator
 from itertools import islice
 from typing import Any, Callable, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -303,11 +304,12 @@ class InfluxTarget:
         `batch_size` lines. `done(delivery)` is called once every line of the run is
         written or failed; `flush` writes what waits for a full batch."""
         if self._batches is None:
-            self._batches = CrossRunBatches(self.config.batch_size, self._write_lines, "influx-write")
+            # What a run's outcome keeps of its lines stored: their events' ids, not the lines.
+            self._batches = CrossRunBatches(self.config.batch_size, self._write_lines, "influx-write",
+                                            keep=_event_id_of)
 
         def finished(outcome: RunOutcome) -> None:
-            done(self._delivery(outcome.run, [line.event_id for line in outcome.stored], outcome.rejected,
-                                outcome.error))
+            done(self._delivery(outcome.run, outcome.stored, outcome.rejected, outcome.error))
 
         try:
             self._ensure_database()
@@ -447,6 +449,9 @@ class InfluxTarget:
         return request_with_retries(self.session, "POST", url, what, label=self.label,
                                     retries=self.config.retries, timeout=self.config.timeout,
                                     headers=headers, auth=self.config.basic_auth, verify=self.config.verify, **kwargs)
+
+
+_event_id_of = operator.attrgetter("event_id")
 
 
 def _chunks(lines: Iterator[EventLine], size: int) -> Iterator[List[EventLine]]:

@@ -8,8 +8,8 @@ Every run replayed by one `chaos-replay` call goes into the same file; a
 `{run_id}` in the name gives one file per run instead.
 
 The runs' samples are spooled, one temporary file per family beside the
-output, as the runs come (memory holds one run at a time, not the whole
-input); the file is written once, when the last run is in (`finish`):
+output, as the runs come (memory holds one run's events at a time, not the
+whole input, and the series of a slice of its activities); the file is written once, when the last run is in (`finish`):
 written beside, then renamed, so it is never left half-written. `send` (one
 run) writes the file with every run sent so far at once.
 
@@ -29,8 +29,8 @@ import click
 from ..config import Settings, as_text
 from ..events import Run
 from . import Delivery, PlannedRequest
-from .prometheus_series import (OPENMETRICS_END, Family, openmetrics_header, openmetrics_samples, openmetrics_text,
-                                run_families)
+from .prometheus_series import (ACTIVITIES_PER_SLICE, OPENMETRICS_END, Family, openmetrics_header,
+                                openmetrics_samples, openmetrics_text, run_families, run_family_slices)
 
 __all__ = ["OPTIONS", "OpenMetricsTarget", "targets"]
 
@@ -105,7 +105,9 @@ class OpenMetricsTarget:
                 families = run_families(run, delivery="openmetrics")
                 _replace_file(path, lambda out: out.write(openmetrics_text(families)))
             elif run.run_id not in self._runs:  # the same run given twice is written once
-                self._spool(run_families(run, delivery="openmetrics"))
+                for families in run_family_slices(run, delivery="openmetrics",
+                                                  activities_per_slice=ACTIVITIES_PER_SLICE):
+                    self._spool(families)
                 self._runs.add(run.run_id)
                 self._unwritten = True
         except (OSError, ValueError) as error:  # ValueError: a NUL in the configured path

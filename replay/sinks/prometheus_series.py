@@ -16,9 +16,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from ..events import ACTIVITY, EXPERIMENT, Event, Run, epoch_ms
+from ..events import ACTIVITY, Event, Run, epoch_ms
 
 __all__ = [
     "Family",
@@ -29,6 +29,8 @@ __all__ = [
     "EXPERIMENT_STATUSES",
     "experiment_ref_for",
     "run_families",
+    "run_family_slices",
+    "ACTIVITIES_PER_SLICE",
     "text_exposition",
     "openmetrics_text",
     "openmetrics_header",
@@ -53,6 +55,8 @@ IN_PROGRESS_STEP_MS = 60_000
 # The line an OpenMetrics file ends with.
 OPENMETRICS_END = "# EOF"
 IN_PROGRESS_MAX_POINTS = 1000
+# Activities whose series a sink holds at a time (`run_family_slices`): 3 series each.
+ACTIVITIES_PER_SLICE = 5000
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
@@ -108,9 +112,25 @@ def run_families(
     it has no end: a run cut short); activity values when the activity ended;
     start timestamps at the start.
     """
+    return [family for part in run_family_slices(run, trace_id, experiment_ref, in_progress, delivery)
+            for family in part]
+
+
+def run_family_slices(
+    run: Run,
+    trace_id: Optional[str] = None,
+    experiment_ref: Optional[str] = None,
+    in_progress: bool = False,
+    delivery: Optional[str] = None,
+    activities_per_slice: Optional[int] = None,
+) -> Iterator[List[Family]]:
+    """`run_families` a part at a time: the run-level families, then the activities'
+    families of `activities_per_slice` activities at a time (all at once when None). A
+    family of activities comes again in each part: its series, in the parts' order,
+    are those `run_families` gives. A run of 10^6 activities is 3 series each: they
+    are never all held at once."""
     title = run.title
     experiment = run.experiment
-    events = [event for event in run.events if event.kind != EXPERIMENT]
     base = {
         RUN_ID_LABEL: trace_id or run.run_id,
         EXPERIMENT_REF_LABEL: experiment_ref or experiment_ref_for(title),
@@ -118,10 +138,9 @@ def run_families(
         DELIVERY_LABEL: delivery or "",
         **_user_labels(experiment or (run.events[0] if run.events else None)),
     }
-    starts = [event.start for event in run.events]
-    if not starts:
-        return []
-    start = epoch_ms(experiment.start if experiment else min(starts))
+    if not run.events:
+        return
+    start = epoch_ms(experiment.start if experiment else min(event.start for event in run.events))
     ended = experiment is not None and experiment.end is not None and not in_progress
     end = epoch_ms(experiment.end) if ended else max(epoch_ms(_last_time(event)) for event in run.events)
     experiment_id = experiment.id if experiment else None
@@ -148,7 +167,7 @@ def run_families(
                 builder.add("chaostoolkit_experiment_steady_state_met", {"phase": phase}, [(end, float(bool(met)))],
                             experiment_id)
 
-    activities = [event for event in events if event.kind == ACTIVITY]
+    activities = [event for event in run.events if event.kind == ACTIVITY]
     counts: Dict[Tuple[str, str], int] = {}
     for event in activities:
         key = (event.activity_type or "unknown", event.status)
@@ -156,23 +175,27 @@ def run_families(
     for (activity_type, status), count in sorted(counts.items()):
         builder.add("chaostoolkit_experiment_activities", {"activity_type": activity_type, "status": status},
                     [(end, float(count))], experiment_id)
+    yield builder.families()
 
     occurrences: Dict[Tuple[str, str], int] = {}
-    for event in activities:
-        key = (event.phase or "", event.name)
-        occurrences[key] = occurrences.get(key, 0) + 1
-        labels = {"phase": event.phase or "unknown", "activity_type": event.activity_type or "unknown",
-                  "activity": event.name, "occurrence": str(occurrences[key])}
-        at = epoch_ms(_last_time(event))
-        builder.add("chaostoolkit_activity_start_timestamp_seconds", labels,
-                    [(epoch_ms(event.start), epoch_ms(event.start) / 1000)], event.id)
-        if event.duration is not None:
-            builder.add("chaostoolkit_activity_duration_seconds", labels, [(at, event.duration)], event.id)
-        builder.add("chaostoolkit_activity_status", {**labels, "status": event.status}, [(at, 1.0)], event.id)
-        if event.fields.get("tolerance_met") is not None:
-            builder.add("chaostoolkit_activity_tolerance_met", labels,
-                        [(at, float(bool(event.fields["tolerance_met"])))], event.id)
-    return builder.families()
+    step = activities_per_slice or len(activities) or 1
+    for first in range(0, len(activities), step):
+        builder = _Builder(base)
+        for event in activities[first:first + step]:
+            key = (event.phase or "", event.name)
+            occurrences[key] = occurrences.get(key, 0) + 1
+            labels = {"phase": event.phase or "unknown", "activity_type": event.activity_type or "unknown",
+                      "activity": event.name, "occurrence": str(occurrences[key])}
+            at = epoch_ms(_last_time(event))
+            builder.add("chaostoolkit_activity_start_timestamp_seconds", labels,
+                        [(epoch_ms(event.start), epoch_ms(event.start) / 1000)], event.id)
+            if event.duration is not None:
+                builder.add("chaostoolkit_activity_duration_seconds", labels, [(at, event.duration)], event.id)
+            builder.add("chaostoolkit_activity_status", {**labels, "status": event.status}, [(at, 1.0)], event.id)
+            if event.fields.get("tolerance_met") is not None:
+                builder.add("chaostoolkit_activity_tolerance_met", labels,
+                            [(at, float(bool(event.fields["tolerance_met"])))], event.id)
+        yield builder.families()
 
 
 def merge_families(*runs_families: Sequence[Family]) -> List[Family]:

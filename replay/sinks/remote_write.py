@@ -30,7 +30,8 @@ from . import Delivery, PlannedRequest
 from .batching import CrossRunBatches, RunOutcome
 from .http import Refused, Unreachable, answer_problem, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
-from .prometheus_series import Family, Series, openmetrics_text, run_families
+from .prometheus_series import (ACTIVITIES_PER_SLICE, Family, Series, openmetrics_text, run_families,
+                                run_family_slices)
 
 __all__ = ["OPTIONS", "RemoteWriteConfig", "RemoteWriteTarget", "targets", "remote_write_config",
            "write_request", "snappy_literal_block", "refusal_hint"]
@@ -133,7 +134,9 @@ class RemoteWriteTarget:
         `batch_size` series. `done(delivery)` once every series of the run is written or
         failed; `flush` sends what waits for a full request."""
         if self._shared is None:
-            self._shared = CrossRunBatches(self.config.batch_size, self._write, "remote-write")
+            # What a run's outcome keeps of its series: their events' ids, not the series.
+            self._shared = CrossRunBatches(self.config.batch_size, self._write, "remote-write",
+                                           keep=lambda item: item[1].event_id)
 
         def finished(outcome: RunOutcome) -> None:
             all_ids = tuple(event.id for event in outcome.run.events)
@@ -142,14 +145,16 @@ class RemoteWriteTarget:
             elif outcome.failed_batches == outcome.batches:
                 done(Delivery(self.label, (), all_ids, str(outcome.error), refused=outcome.refused))
             else:
-                failed = {series.event_id for _, series in outcome.failed if series.event_id}
+                failed = {event_id for event_id in outcome.failed if event_id}
                 done(Delivery(self.label, tuple(i for i in all_ids if i not in failed),
                               tuple(i for i in all_ids if i in failed),
                               f"{outcome.error} ({outcome.failed_batches} of {outcome.batches} request(s) refused)",
                               refused=outcome.refused))
 
-        families = run_families(run, delivery="remote_write")
-        self._shared.add(run, ((family, series) for family in families for series in family.series), finished)
+        # The series are made as the batches take them, a slice of the run's activities at a time.
+        slices = run_family_slices(run, delivery="remote_write", activities_per_slice=ACTIVITIES_PER_SLICE)
+        self._shared.add(run, ((family, series) for families in slices for family in families
+                               for series in family.series), finished)
 
     def flush(self) -> None:
         if self._shared is not None:

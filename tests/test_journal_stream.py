@@ -1,0 +1,305 @@
+"""A journal file is read in one pass, a chunk at a time (never its whole text or document):
+the Run and every error are the ones of the whole document parsed at once.
+
+The chunk size is made tiny here so that every entry, key, number, escape and multi-byte
+character straddles chunk boundaries somewhere.
+"""
+import copy
+import json
+import os
+
+import pytest
+
+from chaosreplay.errors import JournalError, NotAJournal
+from chaosreplay.events import ACTIVITY, activity_id, run_id_for
+from chaosreplay.journal import EXTENSION_NAME, journal_to_run, read_journal, read_runs
+
+from .conftest import JOURNALS
+
+FIXTURES = sorted(name for name in os.listdir(JOURNALS) if name.endswith(".json"))
+READABLE = [name for name in FIXTURES if name != "generated-truncated-unserializable.json"]
+CHUNKS = [1, 2, 7, 64, 4096]
+
+
+def _load(name):
+    with open(os.path.join(JOURNALS, name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+    return str(path)
+
+
+def _whole(run):
+    """Everything a Run carries, compared field by field (a Run compares its events only)."""
+    return (run.run_id, run.events, run.configuration, run.secrets, run.controls, run.extension,
+            run.from_side_file, run.experiment_hash, run.chaoslib_version)
+
+
+def _error_of_the_whole_text(path):
+    """The error json.loads of the whole text gives, in the reader's words."""
+    with open(path, encoding="utf-8-sig") as handle:
+        text = handle.read()
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        reason = "truncated JSON" if error.pos >= len(text.rstrip()) else "invalid JSON"
+        return f"{path}: line {error.lineno} column {error.colno}: {reason}: {error.msg}"
+    return None
+
+
+@pytest.mark.parametrize("name", READABLE)
+@pytest.mark.parametrize("chunk", CHUNKS)
+def test_every_bundled_journal_reads_as_its_whole_document(name, chunk):
+    path = os.path.join(JOURNALS, name)
+    streamed = read_journal(path, chunk_bytes=chunk)
+    assert _whole(streamed) == _whole(journal_to_run(_load(name), path))
+    assert streamed.source == path
+
+
+@pytest.mark.parametrize("name", READABLE)
+def test_members_in_any_order_give_the_same_run(name, tmp_path):
+    document = _load(name)
+    expected = _whole(journal_to_run(document, "whole"))
+    for order in (list(document), list(reversed(list(document))), sorted(document)):
+        path = _write(tmp_path, "j.json", json.dumps({key: document[key] for key in order}, indent=1))
+        assert _whole(read_journal(path, chunk_bytes=7)) == expected
+
+
+def _recorded(document, run_id="recorded-run-id", tags=None):
+    recorded = copy.deepcopy(document)
+    recorded["extensions"] = [{"name": "chaosiq"}, {"name": EXTENSION_NAME, "version": 1, "run_id": run_id,
+                                                   "tags": tags or {}, "events": []}]
+    return recorded
+
+
+def test_a_recorded_run_id_after_the_run_entries_names_every_activity(tmp_path):
+    # chaoslib writes `extensions` last: the run id is known only once the entries are read.
+    document = _recorded(_load("marzouk-1.8.1-completed-rollbacks.json"), tags={"team": "sre"})
+    assert list(document)[-1] == "extensions" and list(document).index("run") < list(document).index("rollbacks")
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    run = read_journal(path, chunk_bytes=5)
+    assert run.run_id == "recorded-run-id"
+    expected_ids = set()
+    for phase, entries in (("method", document["run"]), ("rollbacks", document["rollbacks"])):
+        assert entries
+        counted = {}
+        for entry in entries:
+            name = entry["activity"]["name"]
+            counted[name] = counted.get(name, -1) + 1
+            expected_ids.add(activity_id("recorded-run-id", phase, name, counted[name]))
+    read_ids = {event.id for event in run.events if event.kind == ACTIVITY and event.phase in ("method", "rollbacks")}
+    assert read_ids == expected_ids
+    assert all(event.run_id == "recorded-run-id" and event.tags == {"team": "sre"} for event in run.events)
+    first = {"extensions": document["extensions"], **{k: v for k, v in document.items() if k != "extensions"}}
+    assert _whole(read_journal(_write(tmp_path, "first.json", json.dumps(first)), chunk_bytes=5)) == _whole(run)
+
+
+def test_without_a_recorded_run_id_the_ids_are_the_journal_identity_s(tmp_path):
+    document = _load("generated-basic.json")
+    path = _write(tmp_path, "j.json", json.dumps({"run": document["run"], **document}))
+    run = read_journal(path, chunk_bytes=3)
+    assert run.run_id == run_id_for(document["experiment"]["title"], document["start"], document["node"])
+
+
+def test_a_status_after_the_run_entries_is_the_status_of_those_without_one(tmp_path):
+    document = _load("generated-basic.json")
+    for entry in document["run"]:
+        del entry["status"]
+    del document["status"]
+    document["status"] = "interrupted"
+    run = read_journal(_write(tmp_path, "j.json", json.dumps(document)), chunk_bytes=11)
+    method = [event for event in run.events if event.kind == ACTIVITY and event.phase == "method"]
+    assert method and {event.status for event in method} == {"interrupted"}
+    assert _whole(run) == _whole(journal_to_run(document, "whole"))
+
+
+def test_a_repeated_run_member_is_read_as_json_reads_it_the_last_one(tmp_path):
+    document = _load("generated-basic.json")
+    text = json.dumps(document)
+    path = _write(tmp_path, "j.json", '{"run": [{"activity": {"name": "gone"}, "start": 5}], ' + text[1:])
+    run = read_journal(path, chunk_bytes=9)
+    assert _whole(run) == _whole(journal_to_run(document, "whole"))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4096])
+def test_entries_with_multibyte_text_numbers_and_escapes_straddling_chunks(tmp_path, chunk):
+    document = _load("generated-basic.json")
+    for index, entry in enumerate(document["run"]):
+        entry["activity"]["name"] = f"é☃𝄞 \"quoted\" \\ {index}"
+        entry["tolerance_met"] = 123456789 * (index + 1)
+        entry["number"] = 1.25e-7
+    path = _write(tmp_path, "j.json", json.dumps(document, ensure_ascii=False))
+    run = read_journal(path, chunk_bytes=chunk)
+    assert {event.name for event in run.events if event.phase == "method" and event.kind == ACTIVITY} == \
+        {f"é☃𝄞 \"quoted\" \\ {index}" for index in range(len(document["run"]))}
+    assert _whole(run) == _whole(journal_to_run(document, "whole"))
+    escaped = _write(tmp_path, "escaped.json", json.dumps(document, ensure_ascii=True))
+    assert _whole(read_journal(escaped, chunk_bytes=chunk)) == _whole(run)
+
+
+def test_a_byte_order_mark_is_dropped_as_the_whole_text_reader_does(tmp_path):
+    path = _write(tmp_path, "j.json", b"\xef\xbb\xbf" + json.dumps(_load("generated-basic.json")).encode())
+    assert _whole(read_journal(path, chunk_bytes=2)) == _whole(journal_to_run(_load("generated-basic.json"), "x"))
+
+
+@pytest.mark.parametrize("name", ["generated-basic.json", "marzouk-1.8.1-completed-rollbacks.json"])
+def test_truncated_anywhere_gives_json_s_error_with_line_and_column(tmp_path, name):
+    with open(os.path.join(JOURNALS, name), "rb") as handle:
+        data = handle.read()
+    cuts = sorted(set(range(1, len(data), max(1, len(data) // 60))) | {len(data) - 1})
+    for cut in cuts:
+        for tail in (b"", b" \n"):
+            path = _write(tmp_path, "cut.json", data[:cut] + tail)
+            expected = _error_of_the_whole_text(path)
+            with pytest.raises(JournalError) as caught:
+                read_journal(path, chunk_bytes=7)
+            assert str(caught.value) == expected, cut
+
+
+@pytest.mark.parametrize("corrupt", [b",", b"]", b"}", b"x", b":", b"\n,"])
+def test_invalid_json_anywhere_gives_json_s_error_with_line_and_column(tmp_path, corrupt):
+    with open(os.path.join(JOURNALS, "generated-basic.json"), "rb") as handle:
+        data = handle.read()
+    checked = 0
+    for at in range(5, len(data), max(1, len(data) // 40)):
+        path = _write(tmp_path, "bad.json", data[:at] + corrupt + data[at:])
+        expected = _error_of_the_whole_text(path)
+        if expected is None:  # still JSON: the reader says what is wrong with the journal instead
+            continue
+        with pytest.raises(JournalError) as caught:
+            read_journal(path, chunk_bytes=5)
+        assert str(caught.value) == expected, at
+        checked += 1
+    assert checked > 20
+
+
+@pytest.mark.parametrize("text", [
+    '{"experiment": {}, "start": "2024-01-01T00:00:00", "run": [1,]}',
+    '{"experiment": {}, "start": "2024-01-01T00:00:00", "run": [{}, ,]}',
+    '{"experiment": {}, "start": "2024-01-01T00:00:00",}',
+    '{"experiment": {} "start": 1}',
+    '{"experiment" {}}',
+    '{"experiment": {}, 5: 1}',
+    '{"experiment": {}}  {}',
+    '{"experiment": {}, "run": [{"a": 1} {"b": 2}]}',
+    '{"experiment": {}, "run": [{"a": "\x01"}]}',
+    '{"experiment": {}, "run": [{"a": "\\q"}]}',
+    '{"experiment": {}, "run": [tru]}',
+    '{',
+    '{"run": [',
+    '{"run": [1',
+    '{"run": [1,',
+    '{"run"',
+    '{"run":',
+])
+def test_structure_errors_are_json_s_own_on_this_python(tmp_path, text):
+    path = _write(tmp_path, "bad.json", text)
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=2)
+    assert str(caught.value) == _error_of_the_whole_text(path)
+
+
+def test_a_number_cut_by_a_chunk_is_read_whole(tmp_path):
+    document = _load("generated-basic.json")
+    document["zz"] = 12345678901234567890
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    for chunk in range(1, 30):
+        assert read_journal(path, chunk_bytes=chunk).run_id == journal_to_run(document, "x").run_id
+
+
+def test_utf8_is_checked_before_json_as_when_the_whole_text_was_decoded(tmp_path):
+    # The JSON goes wrong first, the bytes further on: the bytes are reported, where the
+    # whole text's decoding says.
+    data = b'{"experiment": {}, "run": [, "\xff"]}'
+    path = _write(tmp_path, "j.json", data)
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=4)
+    with pytest.raises(UnicodeDecodeError) as decoding:
+        data.decode("utf-8")
+    assert decoding.value.start == data.index(b"\xff")
+    assert str(caught.value) == f"{path}: byte {decoding.value.start}: not UTF-8 text"
+
+
+def test_a_later_problem_of_json_wins_over_an_earlier_entry_s_problem(tmp_path):
+    # As when the whole text was parsed first: the entry is never looked at.
+    path = _write(tmp_path, "j.json", '{"experiment": {}, "start": "2024-01-01T00:00:00", "run": [7], "x": }')
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=3)
+    assert str(caught.value) == _error_of_the_whole_text(path)
+
+
+def test_problems_are_reported_in_the_reader_s_order_not_the_file_s(tmp_path):
+    document = _load("generated-basic.json")
+    document["run"][1] = 7
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=16)
+    assert str(caught.value) == f"{path}: $.run[1]: expected a run entry object, got a number"
+    # A wrong node (read before the activities) is reported first, wherever it is written.
+    document["node"] = 3
+    path = _write(tmp_path, "j.json", json.dumps({"run": document.pop("run"), **document}))
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=16)
+    assert str(caught.value) == f"{path}: $.node: expected a string, got a number"
+
+
+def test_a_pre_1_0_entry_after_a_bad_one_is_still_the_reason_given(tmp_path):
+    document = _load("generated-basic.json")
+    document["run"][0] = 7
+    document["run"].append({"kind": "probe", "name": "x"})
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=8)
+    assert str(caught.value) == f"{path}: $.run: pre-1.0 (2017) journal format is not supported"
+    del document["experiment"]
+    with pytest.raises(NotAJournal):
+        read_journal(_write(tmp_path, "j.json", json.dumps(document)), chunk_bytes=8)
+
+
+def test_a_lone_surrogate_escape_cut_by_chunks_is_refused(tmp_path):
+    document = _load("generated-basic.json")
+    document["run"][-1]["activity"]["name"] = "cut \udc80 here"
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    for chunk in (1, 2, 3, 5):
+        with pytest.raises(JournalError, match="lone UTF-16 surrogate"):
+            read_journal(path, chunk_bytes=chunk)
+
+
+def test_read_runs_takes_the_same_chunk_size_and_still_tells_side_files(tmp_path):
+    path = os.path.join(JOURNALS, "generated-continuous.json")
+    assert [_whole(run) for run in read_runs(path, chunk_bytes=3)] == [_whole(read_journal(path))]
+    header = json.dumps({"chaostoolkit-replay": "side-file", "version": 1, "run_id": "r1"})
+    assert read_runs(_write(tmp_path, "s.events.jsonl", header + "\n"), chunk_bytes=3)[0].run_id == "r1"
+
+
+def test_repeated_texts_of_a_read_run_are_held_once(tmp_path):
+    document = _load("generated-continuous.json")
+    document["run"] = [copy.deepcopy(document["run"][0]) for _ in range(20)]
+    run = read_journal(_write(tmp_path, "j.json", json.dumps(document)), chunk_bytes=64)
+    method = [event for event in run.events if event.kind == ACTIVITY and event.phase == "method"]
+    assert len(method) == 20
+    for attribute in ("name", "status", "activity_type"):
+        assert len({id(getattr(event, attribute)) for event in method}) == 1, attribute
+    assert len({id(event.fields["provider"]) for event in method}) == 1
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+@pytest.mark.parametrize("chunk", [64, 4096, 1 << 20])
+def test_entries_holding_what_looks_like_the_gap_between_two_entries(tmp_path, indent, chunk):
+    # The entries of a chunk are parsed in one go up to the last place that looks like the
+    # end of one: here texts and nested arrays of objects look like it too.
+    document = _load("generated-basic.json")
+    template = document["run"][0]
+    document["run"] = []
+    for index in range(300):
+        entry = copy.deepcopy(template)
+        entry["activity"]["name"] = ["}, {", "},\n    {", '"}, {"', "plain"][index % 4] + str(index)
+        entry["output"] = [{"a": index}, {"b": [{"c": 1}, {"d": 2}]}] if index % 3 else {"x": "}, {"}
+        document["run"].append(entry)
+    path = _write(tmp_path, "j.json", json.dumps(document, indent=indent))
+    run = read_journal(path, chunk_bytes=chunk)
+    assert _whole(run) == _whole(journal_to_run(document, "whole"))
+    assert sum(1 for event in run.events if event.kind == ACTIVITY and event.phase == "method") == 300
