@@ -137,7 +137,9 @@ def test_slow_activities_keep_their_own_timing_against_a_blackhole(tmp_path):
     durations = [e.duration for e in read_journal(journal_path).events
                  if e.kind == "activity" and e.name.startswith("sleep-")]
     assert len(durations) == ACTIVITIES
-    assert max(durations) < 0.2 + 0.15, durations
+    # A send held up by the blackhole would cost an activity the 10 s influx timeout; a loaded
+    # machine costs starting `sleep` up to 0.19 s more (seen with two test workers beside two suites).
+    assert max(durations) < 0.2 + 0.5, durations
 
 
 def test_strict_mode_fails_the_run_when_delivery_fails(tmp_path):
