@@ -31,9 +31,14 @@ REAL_SERVER_FIXTURES = frozenset({"influxd", "influx_db", "pushgateway", "promet
 
 def pytest_collection_modifyitems(config, items):
     """A test that uses a real server's fixture is a `servers` test even where its module does not say
-    so: scripts/test leaves those out on the Pythons that run the interpreter-sensitive subset."""
+    so: scripts/test leaves those out on the Pythons that run the interpreter-sensitive subset.
+
+    The packaging tests go first: with two workers (scripts/test: -n 2 --dist loadfile
+    --no-loadscope-reorder) their minute of building and installing runs beside everything else,
+    where last it would leave the other worker idle that long."""
     import pytest
 
     for item in items:
         if REAL_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.servers)
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_packaging.py")

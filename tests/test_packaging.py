@@ -8,6 +8,7 @@ into fresh virtual environments.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -66,9 +67,15 @@ def _recorded_activities(journal_path) -> list:
 
 @pytest.fixture(scope="module")
 def distributions(tmp_path_factory):
-    """The wheel and the sdist, built as a release would build them."""
+    """The wheel and the sdist, built as a release would build them: from a checkout without what a
+    working copy gathers (.gitignore's virtualenvs, egg-info, build/), so nothing stale gets in and
+    nothing of the working copy is written to, while scripts/test installs other virtualenvs from it."""
+    source = tmp_path_factory.mktemp("checkout") / "chaostoolkit-replay"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "*.egg-info", "build", "dist", "__pycache__", ".hypothesis", ".pytest_cache",
+        "demo-output", "chaostoolkit.log", "*.events.jsonl"))
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), REPO],
+    done = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(source)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     names = sorted(os.listdir(out))
