@@ -368,9 +368,8 @@ class _Journal:
         self.members: Dict[str, Any] = {}
         # The whole document, when it is at hand: its run id is then known from the start.
         self._known = known
-        # The run's texts met again and again (names, statuses, types), held once, in what
-        # is read from a file (a document given whole is left as it is).
-        self._texts: Optional[Dict[str, str]] = {} if known is None else None
+        # The run's texts met again and again (names, statuses, types), held once.
+        self._texts: Dict[str, str] = {}
 
     def add(self, key: str, value: Any) -> None:
         self.members[key] = value
@@ -473,7 +472,7 @@ class _RunEntries:
                  "error", "pre_1_0")
 
     def __init__(self, reader: "_Reader", phase: str, location: str, run_id: str, run_status: Any,
-                 texts: Optional[Dict[str, str]]):
+                 texts: Dict[str, str]):
         self.reader, self.phase, self.location = reader, phase, location
         self.run_id, self.run_status, self.texts = run_id, run_status, texts
         self._events: List[Event] = []
@@ -487,14 +486,13 @@ class _RunEntries:
         reader, location, run_id, phase, run_status = self.reader, self.location, self.run_id, self.phase, \
             self.run_status
         texts, events, defaulted = self.texts, self._events, self._defaulted
-        id_of, seen = activity_ids(run_id, phase), {}
+        id_of, seen, share = activity_ids(run_id, phase), {}, texts.setdefault
         entries = iter(entries)
         # Runs once per activity of a journal that can have 10^6: locals only.
         for index, entry in enumerate(entries):
-            if texts is not None:
-                _share_texts(entry, texts)
             try:
-                event = _activity_event(reader, entry, location, index, run_id, phase, id_of, seen, run_status)
+                event = _activity_event(reader, entry, location, index, run_id, phase, id_of, seen, run_status,
+                                        share)
             except JournalError as error:
                 self._failed(error, _is_pre_1_0_entry(entry), entries)
                 return
@@ -537,35 +535,6 @@ class _RunEntries:
 def _status_of_unfinished(run_status: Any) -> str:
     # As `_activity_event` gives an entry without a status.
     return run_status if run_status in ("interrupted", "aborted") else "unknown"
-
-
-def _share_texts(entry: Any, texts: Dict[str, str]) -> None:
-    """Make the entry's name, type, status and provider type the run's one copy of each text:
-    a big run repeats a few of them in every entry, and each Event holds them."""
-    if entry.__class__ is not dict:
-        return
-    share = texts.setdefault
-    # Runs once per activity: spelt out, not looped, and `__class__` rather than type().
-    status = entry.get("status")
-    if status.__class__ is str:
-        entry["status"] = share(status, status)
-    activity = entry.get("activity")
-    if activity.__class__ is not dict:
-        return
-    name, kind, provider = activity.get("name"), activity.get("type"), activity.get("provider")
-    if name.__class__ is str:
-        activity["name"] = share(name, name)
-    if kind.__class__ is str:
-        activity["type"] = share(kind, kind)
-    if provider.__class__ is dict:
-        kind = provider.get("type")
-        if kind.__class__ is str:
-            provider["type"] = kind = share(kind, kind)
-        if kind == "python":  # its module and function are kept too (activity_fields)
-            for key in ("module", "func"):
-                text = provider.get(key)
-                if text.__class__ is str:
-                    provider[key] = share(text, text)
 
 
 def experiment_hash(experiment: Mapping[str, Any]) -> str:
@@ -700,6 +669,7 @@ def _derive_activities(
     groups.append(("rollbacks", 0, "$.rollbacks", journal.get("rollbacks") or []))
 
     ordinals: Dict[str, Dict[str, int]] = {}  # per phase, per name: activities seen so far
+    share = {}.setdefault  # the run's repeated texts held once (see `_activity_event`)
     activities: List[Event] = []
     phases: List[Event] = []
     for phase, iteration, location, content in groups:
@@ -722,7 +692,7 @@ def _derive_activities(
         id_of = activity_ids(run_id, phase)
         seen = ordinals.setdefault(phase, {})
         events = [
-            _activity_event(reader, entry, entries_location, i, run_id, phase, id_of, seen, run_status)
+            _activity_event(reader, entry, entries_location, i, run_id, phase, id_of, seen, run_status, share)
             for i, entry in enumerate(entries)
         ]
         activities.extend(events)
@@ -742,7 +712,10 @@ def _activity_event(
     id_of: Callable[[str, int], str],
     ordinals: Dict[str, int],
     run_status: str,
+    share: Callable[[str, str], str],
 ) -> Event:
+    """The entry's Event. `share` (a dict's `setdefault`) gives the run's one copy of a text:
+    a big run repeats a few names, statuses and types in every entry, and each Event holds them."""
     # Runs once per activity: the common case is checked inline, and only a
     # value that fails goes through `reader` (same checks, same messages), so
     # the entry's JSON location is spelt out only then.
@@ -782,6 +755,11 @@ def _activity_event(
         status = run_status if run_status in ("interrupted", "aborted") else "unknown"
     elif status.__class__ is not str:
         reader.expect(status, str, f"{entries_location}[{index}].status", "a string")
+    else:
+        status = share(status, status)
+    name = share(name, name)
+    if activity_type is not None:
+        activity_type = share(activity_type, activity_type)
 
     ordinal = ordinals.get(name, 0)
     ordinals[name] = ordinal + 1
@@ -789,9 +767,12 @@ def _activity_event(
     provider = activity.get("provider")
     if provider.__class__ is dict and provider.get("type").__class__ is str \
             and provider["type"] != "python" and not activity.get("background"):
-        fields = {"provider": provider["type"]}
+        fields = {"provider": share(provider["type"], provider["type"])}
     else:
         fields = activity_fields(activity)
+        for key in ("provider", "module", "func"):  # the texts it may copy from the definition
+            if key in fields:
+                fields[key] = share(fields[key], fields[key])
     if end is not None:
         fields["duration"] = (end - start).total_seconds()
     if "tolerance_met" in entry:

@@ -155,6 +155,8 @@ class JsonStream:
                         batch = None
                     if batch is None or end != cut - local + 2:
                         batch, failed_after = None, self._reads
+                else:  # none in the rest of the text read: no need to look again before the next read
+                    failed_after = self._reads
             if batch is not None:
                 end = cut
                 yield from batch
