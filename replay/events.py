@@ -6,7 +6,7 @@ the event's place in it) so that sending the same run twice, from a journal,
 from a side file or live, addresses the same points and annotations.
 """
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from hashlib import sha256
 from itertools import chain
 from operator import is_
@@ -29,6 +29,7 @@ __all__ = [
     "parse_time",
     "as_utc",
     "format_time",
+    "epoch_us",
     "epoch_ms",
     "json_type_name",
     "redacted_event",
@@ -324,14 +325,19 @@ def format_time(value: datetime) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_us(instant: datetime) -> int:
+    """Microseconds since the epoch, exactly (journals are precise to the microsecond)."""
+    return (instant - _EPOCH) // _MICROSECOND
 
 
 def epoch_ms(instant: datetime) -> int:
     """Milliseconds since the epoch, truncated: the one rule for every millisecond we send
     (InfluxDB `end_ms`, Grafana `time`/`timeEnd`, Prometheus samples and the pushgateway),
     so one instant is the same millisecond everywhere. Exact integer arithmetic, no float."""
-    delta = instant - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return epoch_us(instant) // 1000
 
 
 def _digest(*parts: Any) -> str:

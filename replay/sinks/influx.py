@@ -13,10 +13,10 @@ InfluxDB 1.x: `POST /write?db=&rp=&precision=ns`, user/password as HTTP Basic.
 InfluxDB 2.x: `POST /api/v2/write?org=&bucket=&precision=ns`, `Authorization: Token`.
 The line format is in `influx_line`.
 """
+import operator
 import zlib
 from collections import deque
 from dataclasses import dataclass
-import operator
 from itertools import islice
 from typing import Any, Callable, ClassVar, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 

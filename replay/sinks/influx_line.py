@@ -23,12 +23,11 @@ import operator
 import re
 import struct
 from functools import lru_cache
-from itertools import islice
 from hashlib import sha256
-from datetime import datetime, timedelta, timezone
+from itertools import islice
 from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
-from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, Event, Run, epoch_ms
+from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, Event, Run, epoch_us
 
 __all__ = [
     "DEFAULT_MEASUREMENT",
@@ -56,8 +55,6 @@ DIMENSION_TAGS = ("run_id", "experiment", "kind", "phase", "activity_type", "nam
 _INTEGER_FIELDS = frozenset({"activities", "failed_activities", "iteration", "end_ms"})
 _OWN_FIELDS = frozenset({"event_id", "text", "duration", "end_ms"})
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 _SUB_MICROSECOND = 1000
 
 _KEY_ESCAPES = re.compile(r"[,= ]")
@@ -139,7 +136,7 @@ def _field_value(name: str, value: Any) -> Optional[str]:
 
 def timestamp_ns(event: Event) -> int:
     """The event's start in ns, plus its deterministic sub-microsecond offset."""
-    return (event.start - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event.id)
+    return epoch_us(event.start) * _SUB_MICROSECOND + _offset(event.id)
 
 
 def _offset(event_id: str) -> int:
@@ -242,9 +239,8 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
                                              _string_field(what)[:-1] if quick else None)
         series, what, quoted_what = known
 
-        microsecond = (start - _EPOCH) // _MICROSECOND
-        timestamp = microsecond * _SUB_MICROSECOND + \
-            _first_four_bytes(sha256(event_id.encode("utf-8")).digest())[0] % _SUB_MICROSECOND
+        microsecond = epoch_us(start)
+        timestamp = microsecond * _SUB_MICROSECOND + _offset(event_id)
         if microsecond != taken_microsecond and forget_earlier:
             taken = {(series, timestamp)}
             taken_microsecond = microsecond
@@ -259,19 +255,15 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
             duration = None
             timing = ""
         else:
-            end_microsecond = (end - _EPOCH) // _MICROSECOND
-            # timedelta.total_seconds() is this division: the same float.
+            end_microsecond = epoch_us(end)
+            # timedelta.total_seconds() is this division: the same float; and `// 1000` is epoch_ms.
             duration = (end_microsecond - microsecond) / 1_000_000
             timing = f",duration={duration!r},end_ms={end_microsecond // 1000}i"
         if quoted_what is not None and "error" not in fields:
             text = f'{quoted_what}"' if duration is None else f'{quoted_what} in {duration:.3f}s"'
         else:
             text = _string_field(_short_text(event, what, duration))
-        if '"' in event_id or "\\" in event_id:
-            event_id_text = _string_field(event_id)
-        else:
-            event_id_text = f'"{event_id}"'
-        yield new_line(EventLine, (event_id, f"{series}{event_id_text},text={text}{timing}"
+        yield new_line(EventLine, (event_id, f"{series}{_string_field(event_id)},text={text}{timing}"
                                              f"{_other_fields(fields) if fields else ''} {timestamp}"))
 
 
@@ -297,7 +289,7 @@ def iter_chaosdb_lines(run: Run, measurement: str = CHAOSDB_MEASUREMENT) -> Iter
                                        if isinstance(event.fields.get(name), str)}}
         moments = [("before", event.start)] + ([("after", event.end)] if event.end is not None else [])
         for scope, moment in moments:
-            timestamp = (moment - _EPOCH) // _MICROSECOND * _SUB_MICROSECOND + _offset(event.id)
+            timestamp = epoch_us(moment) * _SUB_MICROSECOND + _offset(event.id)
             while (scope, timestamp) in taken:
                 timestamp += 1
             taken.add((scope, timestamp))
