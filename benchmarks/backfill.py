@@ -18,11 +18,16 @@ journals, replayed with the timeline only, to InfluxDB, through remote write
 to a real Prometheus, to an OpenMetrics file, and with `--format json`; peak
 RSS and wall time of each. Then the same modes for ONE journal of
 `--big-single-events` activities (a single run cannot be cut into runs: what
-bounds its memory is the journal reader and the sinks' slices).
+bounds its memory is the journal reader and the sinks' slices). Then ONE journal
+of `--big-recorded-events` activities as our recording control writes it: the
+same run entries, and in its `extensions` entry every event again (with tags)
+and the live delivery's record, as `chaosreplay.controls.recorder` shapes it
+(generated directly: no experiment is run).
 
     python benchmarks/backfill.py [--runs 1000] [--latency 10 --latency 50]
                                   [--big-events 1000000 --big-runs 1000]
-                                  [--big-single-events 1000000] [--mode timeline ...] [--chaos-replay PATH]
+                                  [--big-single-events 1000000] [--big-recorded-events 1000000]
+                                  [--mode timeline ...] [--chaos-replay PATH]
 
 `--chaos-replay` runs another build (e.g. a checkout of an older commit
 installed in its own virtualenv) against the same servers and inputs.
@@ -82,6 +87,41 @@ def _write_big_runs(directory: str, events: int, runs: int) -> None:
                                     title=f"backfill benchmark {index % 10}")
         with open(os.path.join(directory, f"big-{index:05d}.json"), "w", encoding="utf-8") as handle:
             json.dump(journal, handle)
+
+
+def write_recorded_journal(path: str, events: int) -> int:
+    """One journal of `events` activities as a run recorded live writes it, by a process of
+    its own (see `write_big_runs`); returns the activities written."""
+    writer = multiprocessing.get_context("spawn").Process(target=_write_recorded_journal, args=(path, events))
+    writer.start()
+    writer.join()
+    if writer.exitcode != 0:
+        sys.exit(f"writing the recorded journal failed (exit {writer.exitcode})")
+    return events
+
+
+def _write_recorded_journal(path: str, events: int) -> None:
+    """The recorder's extension entry (controls/recorder.py `Recorder.finish`): name, version,
+    run id and tags, then every ended event (the journal's own, as the reader derives them,
+    so the ids match, with the run's tags), then what a live control contributes (its
+    `deliveries` record). Written entry by entry: the events held as dicts would be gigabytes."""
+    from chaosreplay.controls.recorder import EXTENSION_VERSION
+    from chaosreplay.journal import EXTENSION_NAME, journal_to_run
+
+    tags = {"team": "bench", "env": "ci"}
+    journal = synthetic_journal(events, datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc), node="bench-recorded",
+                                title="backfill benchmark recorded")
+    run = journal_to_run(journal, path)
+    text = json.dumps(journal)
+    del journal
+    header = {"name": EXTENSION_NAME, "version": EXTENSION_VERSION, "run_id": run.run_id, "tags": tags}
+    deliveries = {"deliveries": {"influx": {"delivered": len(run.events), "undelivered": [], "last_error": None}}}
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text[:-1])  # the journal but its closing brace: chaoslib writes `extensions` last
+        handle.write(', "extensions": [' + json.dumps(header)[:-1] + ', "events": [')
+        for index, event in enumerate(run.events):
+            handle.write(("" if index == 0 else ", ") + json.dumps(event.evolve(tags=tags).to_dict()))
+        handle.write("], " + json.dumps(deliveries)[1:] + "]}")
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -198,6 +238,15 @@ def big_single_journal(command: List[str], workdir: str, events: int, only: Opti
     every_mode(command, workdir, journals, "single", only)
 
 
+def big_recorded_journal(command: List[str], workdir: str, events: int, only: Optional[List[str]]) -> None:
+    journals = os.path.join(workdir, "recorded")
+    os.makedirs(journals)
+    activities = write_recorded_journal(os.path.join(journals, "recorded.json"), events)
+    print(f"one big journal recorded live: {activities:,} activities, each also in the recorder's extension "
+          f"({_size(journals)} MB of JSON)", flush=True)
+    every_mode(command, workdir, journals, "recorded", only)
+
+
 def every_mode(command: List[str], workdir: str, journals: str, name: str, only: Optional[List[str]]) -> None:
     """Peak RSS and wall time of chaos-replay on `journals` in each output mode (`only` those named)."""
     influxd = start_influxd(tempfile.mkdtemp(prefix="influxd-", dir=workdir))
@@ -239,6 +288,8 @@ def main() -> None:
     parser.add_argument("--big-runs", type=int, default=1000)
     parser.add_argument("--big-single-events", type=int, default=1_000_000,
                         help="activities of the one big journal (0: skip it)")
+    parser.add_argument("--big-recorded-events", type=int, default=1_000_000,
+                        help="activities of the one big journal recorded live (0: skip it)")
     parser.add_argument("--mode", action="append", choices=MODES,
                         help="measure the big inputs in this mode only (repeatable; default: every mode)")
     parser.add_argument("--chaos-replay", help="the command to measure (default: this checkout's)")
@@ -253,6 +304,8 @@ def main() -> None:
             big_input(command, workdir, args.big_events, args.big_runs, args.mode)
         if args.big_single_events:
             big_single_journal(command, workdir, args.big_single_events, args.mode)
+        if args.big_recorded_events:
+            big_recorded_journal(command, workdir, args.big_recorded_events, args.mode)
 
 
 if __name__ == "__main__":

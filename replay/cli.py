@@ -162,12 +162,19 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
     # Every run's targets are resolved before anything is sent (a configuration error
     # sends nothing). The runs read for that are kept while they are few; the others
     # are read again when their turn comes, so memory does not grow with the input.
+    # The last run read that did not fit is kept too until the next input is read: the
+    # last input (a single huge journal) is then read once, and at most one run over
+    # the budget is held, as when it is read again.
     shared = _SharedTargets()
     resolver = _TargetResolver(sink_options, env, config_file, config_vars, shared, journal_targets)
     inputs: List[_Input] = []
     kept_events = 0
+    over_budget: Optional[_Input] = None
     journal_config_failed = False
     for item in find_inputs(journals):
+        if over_budget is not None:
+            over_budget.run = None  # read again in its turn: freed before reading more
+            over_budget = None
         try:
             runs = read_runs(item.path)
         except NotAJournal as error:
@@ -185,15 +192,18 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         # A side file may hold several runs (runs sharing one fixed `events_path`).
         for index, run in enumerate(runs):
             run = _prepare(run, shift_to, tags, only_actions)
-            keep = kept_events + len(run.events) <= KEPT_EVENTS
-            kept_events += len(run.events) if keep else 0
             targets, redactor = resolver.targets_of(run)
             if targets is None:
                 # Its own configuration is wrong (said above): the other runs are still sent.
                 journal_config_failed = True
                 continue
-            inputs.append(_Input(item.path, run if keep else None, targets, index, run.run_id,
-                                 run.from_side_file, redactor))
+            keep = kept_events + len(run.events) <= KEPT_EVENTS
+            kept_events += len(run.events) if keep else 0
+            inputs.append(_Input(item.path, run, targets, index, run.run_id, run.from_side_file, redactor))
+            if not keep:
+                if over_budget is not None:
+                    over_budget.run = None
+                over_budget = inputs[-1]
         runs = run = None  # not kept: freed now
     inputs = _without_side_file_twins(inputs)
     if resolver.failed:
@@ -210,7 +220,9 @@ def _replay(journals, output_format, dry_run, shift_to, tags, only_actions, vari
         for item in inputs:
             # Known secrets are masked before anything is shown or sent.
             if item.run is not None:
-                yield item.run.redacted(item.redactor), item.targets, None
+                run, item.run = item.run, None  # held from here on by the sending only
+                yield run.redacted(item.redactor), item.targets, None
+                run = None
                 continue
             try:
                 yield prepared(item.path, item.index).redacted(item.redactor), item.targets, None

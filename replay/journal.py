@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import (Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
                     Tuple)
 
@@ -102,7 +103,8 @@ def _streamed_journal_run(path: str, handle: BinaryIO, head: bytes, chunk_bytes:
     """The journal's run, read in one pass without ever holding its whole text or document.
 
     Its members other than the run arrays are small and kept whole; the run arrays'
-    entries become Events one by one as they are read (`_RunEntries`). What needs the
+    entries become Events one by one as they are read (`_RunEntries`), and so do the
+    events a recorder repeats in its `extensions` entry (`_StreamedExtensions`). What needs the
     whole journal (the run id, which a recorder's `extensions` written after `run` may
     give; every check, in the order the reader has always made them) is settled at the
     end (`_Journal.run`). Errors are those of the whole text's reading: UTF-8, then JSON
@@ -121,6 +123,8 @@ def _streamed_journal_run(path: str, handle: BinaryIO, head: bytes, chunk_bytes:
             for key in stream.members():
                 if key in _RUN_ARRAYS and stream.next_char() == "[":
                     journal.run_entries(key).read(stream.entries())
+                elif key == "extensions" and stream.next_char() == "[":
+                    journal.extensions().read(stream)
                 else:
                     journal.add(key, stream.value())
             stream.end()
@@ -130,7 +134,7 @@ def _streamed_journal_run(path: str, handle: BinaryIO, head: bytes, chunk_bytes:
         handle.seek(0)
         _decoded(path, handle.read())
         raise JournalError(path, "", "not UTF-8 text") from None
-    except StreamDisagrees:
+    except (StreamDisagrees, _ReadWhole):
         handle.seek(0)
         return _whole_journal_run(path, _decoded(path, handle.read()))
     except (JsonSyntaxError, RecursionError, ValueError) as error:
@@ -382,6 +386,11 @@ class _Journal:
             self.reader, phase, location, _run_id_so_far(known), _run_status(known), self._texts)
         return entries
 
+    def extensions(self) -> "_StreamedExtensions":
+        """The `extensions` array, whose entries are read next (a repeated key replaces it)."""
+        extensions = self.members["extensions"] = _StreamedExtensions(self.reader, self.members)
+        return extensions
+
     def run(self) -> Run:
         reader, journal = self.reader, self.members
         _reject_non_journals(reader, journal)
@@ -398,8 +407,8 @@ class _Journal:
         node = journal.get("node") or ""
         reader.expect(node, str, "$.node", "a string")
 
-        extension = recorded_extension(journal)
-        recorded = _recorded_events(reader, extension) if extension else []
+        extension = _our_extension(journal)
+        recorded = _recorded_events(reader, extension, journal) if extension else []
         run_id = _recorded_run_id(reader, extension) or run_id_for(title, start_text, node)
 
         run_status = status or "unknown"
@@ -428,8 +437,12 @@ class _Journal:
             derived.append(interruption)
         run_tags = _recorded_tags(reader, extension, recorded) if extension else None
         if run_tags:
+            # One mapping for every event without tags of its own (all those the journal
+            # gives): one each would be a fifth of a big run's memory.
+            shared_tags = MappingProxyType(dict(run_tags))
             for index, event in enumerate(derived):
-                derived[index] = event.evolve(tags={**run_tags, **event.tags})
+                derived[index] = event._replace(tags=shared_tags) if not event.tags \
+                    else event.evolve(tags={**run_tags, **event.tags})
         return Run(
             run_id,
             reader.source,
@@ -437,7 +450,7 @@ class _Journal:
             configuration=_mapping(experiment.get("configuration")),
             secrets=_mapping(experiment.get("secrets")),
             controls=tuple(experiment["controls"]) if isinstance(experiment.get("controls"), list) else (),
-            extension=extension or {},
+            extension={key: value for key, value in extension.items() if key != "events"} if extension else {},
             experiment_hash=_recorded_experiment_ref(extension) or experiment_hash(experiment),
             chaoslib_version=(journal.get("chaoslib-version") if isinstance(journal.get("chaoslib-version"), str)
                               else None),
@@ -446,7 +459,7 @@ class _Journal:
 
 def _run_id_so_far(journal: Mapping[str, Any]) -> str:
     """The run id as the members given so far tell it, unchecked (`_Journal.run` checks them)."""
-    extension = recorded_extension(journal)
+    extension = _our_extension(journal)
     recorded = extension.get("run_id") if extension else None
     if isinstance(recorded, str) and recorded:
         return recorded
@@ -598,10 +611,158 @@ def _recorded_tags(reader: _Reader, extension: Dict[str, Any], recorded: List[Ev
     return tags
 
 
-def _recorded_events(reader: _Reader, extension: Dict[str, Any]) -> List[Event]:
-    location = f"$.extensions[name={EXTENSION_NAME}].events"
-    entries = reader.expect(extension.get("events", []), list, location, "an array")
-    return [_event_from_record(reader, entry, f"{location}[{i}]") for i, entry in enumerate(entries)]
+_RECORDED_EVENTS = f"$.extensions[name={EXTENSION_NAME}].events"
+
+
+def _recorded_events(reader: _Reader, extension: Dict[str, Any], journal: Mapping[str, Any]) -> List[Event]:
+    entries = extension.get("events", [])
+    if isinstance(entries, _RecordedEvents):
+        return entries.events(extension, journal)
+    reader.expect(entries, list, _RECORDED_EVENTS, "an array")
+    return [_event_from_record(reader, entry, f"{_RECORDED_EVENTS}[{i}]") for i, entry in enumerate(entries)]
+
+
+def _our_extension(journal: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """`recorded_extension` of a journal's members, its `extensions` read whole or streamed."""
+    extensions = journal.get("extensions")
+    if isinstance(extensions, _StreamedExtensions):
+        return extensions.ours
+    return recorded_extension(journal)
+
+
+class _ReadWhole(Exception):
+    """The stream's shortcut does not hold for this journal (a member it relied on came
+    again later): it is read whole instead, as a document whose keys repeat is rare."""
+
+
+class _StreamedExtensions:
+    """A journal's `extensions` array read entry by entry, as `recorded_extension` reads it
+    whole: `ours` is the first object whose `name` is ours, its members as they are but
+    `events`, whose entries become Events as they are read (`_RecordedEvents`). The live
+    recorder repeats every event of the run there: held whole, they were as big as the run."""
+
+    __slots__ = ("reader", "journal", "ours")
+
+    def __init__(self, reader: _Reader, journal: Mapping[str, Any]):
+        self.reader, self.journal = reader, journal
+        self.ours: Optional[Dict[str, Any]] = None
+
+    def read(self, stream: JsonStream) -> None:
+        for _ in stream.slots():
+            if self.ours is not None or stream.next_char() != "{":
+                stream.value()  # (only the first of ours counts; an entry that is no object is skipped)
+                continue
+            members: Dict[str, Any] = {}
+            for key in stream.members():
+                # Another tool's entry (its name given first) keeps its events as they are.
+                if key == "events" and stream.next_char() == "[" and members.get("name", EXTENSION_NAME) == EXTENSION_NAME:
+                    members[key] = _RecordedEvents(self.reader, self.journal, members.get("run_id"))
+                    members[key].read(stream.entries())
+                else:
+                    members[key] = stream.value()
+            if members.get("name") == EXTENSION_NAME:
+                self.ours = members
+
+
+class _RecordedEvents:
+    """Our extension's `events`, made Events one by one as they are read, as
+    `_recorded_events` makes them (the first bad one's error kept for `_Journal.run` to
+    raise in its turn).
+
+    Only those `_merge` may keep are held: a recorded activity the journal's own entries
+    give too (its id made of the run id, phase, name and ordinal, the journal's entries
+    holding that name that often in that phase) is dropped as it is read, when the run
+    id and those entries are known by then, as the recorder writes its journal (its run
+    id first in its entry, `extensions` after the run's entries). Should a member this
+    relied on come again later, `events` has the journal read whole instead."""
+
+    __slots__ = ("reader", "_events", "error", "_run_id", "_basis", "_derived", "_seen", "_ids", "_relied")
+
+    def __init__(self, reader: _Reader, journal: Mapping[str, Any], run_id: Any):
+        self.reader = reader
+        self._events: List[Event] = []
+        self.error: Optional[JournalError] = None
+        self._run_id = run_id
+        # The members the derived activities come from, as they were when this was read,
+        # and those an event was dropped for.
+        self._basis = {key: journal.get(key) for key in _DERIVED_FROM.values()}
+        self._relied: set = set()
+        self._derived = _derived_names(journal) if isinstance(run_id, str) and run_id else None
+        self._seen: Dict[Tuple[Any, str], int] = {}
+        self._ids: Dict[Any, Callable[[str, int], str]] = {}
+
+    def read(self, records: Iterable[Any]) -> None:
+        records = iter(records)
+        events, reader, dropped = self._events, self.reader, self._dropped
+        for index, record in enumerate(records):
+            try:
+                event = _event_from_record(reader, record, f"{_RECORDED_EVENTS}[{index}]")
+            except JournalError as error:
+                self.error, self._events = error, []
+                for _ in records:  # read to the end: a JSON error further on comes first
+                    pass
+                return
+            if not dropped(event):
+                events.append(event)
+
+    def _dropped(self, event: Event) -> bool:
+        """Whether the journal's own entries give an activity of this id (`_merge` keeps theirs)."""
+        if self._derived is None or event.kind != ACTIVITY:
+            return False
+        key = (event.phase, event.name)
+        ordinal = self._seen.get(key, 0)
+        self._seen[key] = ordinal + 1
+        if self._derived.get(key, 0) <= ordinal:
+            return False
+        id_of = self._ids.get(event.phase)
+        if id_of is None:
+            id_of = self._ids[event.phase] = activity_ids(self._run_id, event.phase)
+        # (the recorder numbers a name's activities in the order it writes them: if not, it is kept)
+        if id_of(event.name, ordinal) != event.id:
+            return False
+        self._relied.add(_DERIVED_FROM.get(event.phase, "steady_states"))
+        return True
+
+    def events(self, extension: Mapping[str, Any], journal: Mapping[str, Any]) -> List[Event]:
+        """The Events recorded (handed over once), `extension` being the entry they are of."""
+        if self.error is not None:
+            raise self.error
+        if self._relied and (extension.get("run_id") != self._run_id
+                             or any(journal.get(key) is not self._basis[key] for key in self._relied)):
+            raise _ReadWhole()
+        events, self._events = self._events, []
+        return events
+
+
+# The journal's member each phase's activities are derived from (`_derive_activities`).
+_DERIVED_FROM = {"method": "run", "rollbacks": "rollbacks", "before": "steady_states", "during": "steady_states",
+                 "after": "steady_states"}
+
+
+def _derived_names(journal: Mapping[str, Any]) -> Dict[Tuple[str, str], int]:
+    """How many activities of each (phase, name) the journal's members read so far give
+    (`_derive_activities`); those it cannot tell (a member that will fail) count none."""
+    counts: Dict[Tuple[str, str], int] = {}
+    for key, (phase, _) in _RUN_ARRAYS.items():
+        entries = journal.get(key)
+        if isinstance(entries, _RunEntries) and entries.error is None:
+            for event in entries._events:
+                name = (phase, event.name)
+                counts[name] = counts.get(name, 0) + 1
+    steady_states = journal.get("steady_states")
+    if not isinstance(steady_states, dict):
+        return counts
+    during = steady_states.get("during")
+    states = [("before", steady_states.get("before")), ("after", steady_states.get("after"))]
+    states += [("during", state) for state in during] if isinstance(during, list) else []
+    for phase, state in states:
+        probes = state.get("probes") if isinstance(state, dict) else None
+        for entry in probes if isinstance(probes, list) else ():
+            activity = entry.get("activity") if isinstance(entry, dict) else None
+            name = activity.get("name", "") if isinstance(activity, dict) else None
+            if isinstance(name, str):
+                counts[(phase, name)] = counts.get((phase, name), 0) + 1
+    return counts
 
 
 def _event_from_record(reader: _Reader, entry: Any, location: str) -> Event:

@@ -122,6 +122,28 @@ class JsonStream:
             prefix, mark = _OBJECT_NEXT, comma
             char, at = self._char(comma + 1)
 
+    def slots(self) -> Iterator[int]:
+        """The indexes of the entries of the array starting at the next character, as
+        `members` gives an object's keys: after each, the caller takes the entry (`value`,
+        `members` or `entries`), so that an entry too is read a part at a time."""
+        char, start = self._char(self.at)
+        self._keep = start
+        if char != "[":
+            self._fail(_ARRAY_FIRST, start)
+        char, self.at = self._char(start + 1)
+        if char == "]":
+            self.at += 1
+            return
+        prefix, mark, index = _ARRAY_FIRST, start, 0
+        while True:
+            self._value_mark = (prefix, mark)
+            yield index
+            comma = self._comma_or_end("]", _ARRAY_AFTER)
+            if comma is None:
+                return
+            prefix, mark, index = _ARRAY_NEXT, comma, index + 1
+            _, self.at = self._char(comma + 1)
+
     def entries(self) -> Iterator[Any]:
         """The entries of the array starting at the next character, each whole, one by one."""
         char, start = self._char(self.at)

@@ -1,6 +1,7 @@
 """`chaos-replay DIR` of many runs: shared batches, bounded Grafana concurrency, window
 look-ups, one streamed document, one OpenMetrics file written once, the progress line; against a real influxd and the Grafana stand-in, the
 requests counted by the servers."""
+import collections
 import io
 import json
 import math
@@ -22,6 +23,7 @@ from tests.grafana_standin import EDITOR_TOKEN, GrafanaStandIn
 from tests.influx_server import influx_db, influxd, stored_events  # noqa: F401 (fixtures)
 from tests.journal_copies import write_copies
 from tests.prometheus_servers import prometheus, pushgateway  # noqa: F401 (fixtures)
+from tests.recording_server import recorders  # noqa: F401 (a fixture)
 
 CLEAN_ENV = {name: None for name in os.environ if name.startswith(("GRAFANA_", "INFLUX_"))}
 
@@ -196,3 +198,72 @@ def test_a_full_window_sends_partial_batches_instead_of_waiting_for_later_runs(i
     assert stored_events(influx_db.url, influx_db.name) == sum(len(run.events) for run in runs)
     # Flushed as the window filled: more than one request, far fewer than one per run.
     assert 1 < influx_write_requests(influx_db.url) - before < len(runs)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """How many times each journal (by file name) is read."""
+    counted = collections.Counter()
+    read_runs = cli.read_runs
+
+    def counting(path, *args, **kwargs):
+        counted[os.path.basename(path)] += 1
+        return read_runs(path, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "read_runs", counting)
+    return counted
+
+
+def test_runs_over_the_budget_are_read_again_except_the_last_input(tmp_path, reads, monkeypatch):
+    """Every run is over a budget of one event: the earlier ones are read again in their
+    turn, the last one is kept from the first reading (a single huge journal is read once)."""
+    paths = write_copies(str(tmp_path), 3)
+    monkeypatch.setattr(cli, "KEPT_EVENTS", 1)
+    result = invoke(str(tmp_path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    names = [os.path.basename(path) for path in paths]
+    assert reads == {names[0]: 2, names[1]: 2, names[2]: 1}
+    # Every run is still shown, in input order, whole.
+    document = json.loads(result.stdout)
+    expected = [read_journal(path) for path in paths]
+    assert [run["run_id"] for run in document["runs"]] == [run.run_id for run in expected]
+    assert [len(run["events"]) for run in document["runs"]] == [len(run.events) for run in expected]
+
+
+def test_runs_within_the_budget_are_read_once(tmp_path, reads):
+    paths = write_copies(str(tmp_path), 3)
+    result = invoke(str(tmp_path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert reads == {os.path.basename(path): 1 for path in paths}
+    assert len(json.loads(result.stdout)["runs"]) == 3
+
+
+def test_a_single_journal_over_the_budget_is_read_once(tmp_path, reads, monkeypatch):
+    [path] = write_copies(str(tmp_path), 1)
+    monkeypatch.setattr(cli, "KEPT_EVENTS", 1)
+    result = invoke(path)
+    assert result.exit_code == 0, result.output
+    assert reads == {os.path.basename(path): 1}
+    assert read_journal(path).run_id in result.stdout
+
+
+def test_a_config_error_in_the_last_input_sends_nothing_of_the_runs_before(tmp_path, reads, monkeypatch, recorders):
+    """The command names a server but no database: the first journals name it
+    (chaosdb's `configuration.influxdb`), the last does not. Nothing is sent, not
+    even the runs over the budget read before the error was found."""
+    server = recorders()
+    paths = write_copies(str(tmp_path), 3)
+    for path in paths[:2]:
+        with open(path, encoding="utf-8") as handle:
+            journal = json.load(handle)
+        journal.setdefault("experiment", {})["configuration"] = {"influxdb": {"database": "theirs"}}
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(journal, handle)
+    monkeypatch.setattr(cli, "KEPT_EVENTS", 1)
+    result = invoke(str(tmp_path), "--influx-url", server.url)
+    assert result.exit_code == 4
+    assert "influx.database" in result.stderr
+    assert server.requests == []
+    assert result.stdout == ""
+    # Each journal was read once to resolve its targets, and never again.
+    assert reads == {os.path.basename(path): 1 for path in paths}

@@ -303,3 +303,241 @@ def test_entries_holding_what_looks_like_the_gap_between_two_entries(tmp_path, i
     run = read_journal(path, chunk_bytes=chunk)
     assert _whole(run) == _whole(journal_to_run(document, "whole"))
     assert sum(1 for event in run.events if event.kind == ACTIVITY and event.phase == "method") == 300
+
+
+# -- journals our recorder wrote: its extension repeats every event ------------------------------
+
+RECORDED_TAGS = {"team": "sre", "env": "ci"}
+
+
+def _recorder_control(**arguments):
+    return {"name": "chaostoolkit-replay", "provider": {
+        "type": "python", "module": "chaosreplay.controls.recorder", "arguments": arguments}}
+
+
+@pytest.fixture(scope="module")
+def recorded_document(tmp_path_factory):
+    """A journal as a run recorded by our control ends (in this process, by chaoslib itself):
+    background activities of one name, a failure, a mark, a continuous hypothesis, rollbacks,
+    the run's tags, and a live delivery's record (`deliveries`, as chaosreplay.controls.live
+    contributes it) naming two events one target missed."""
+    from chaoslib.experiment import run_experiment
+    from chaoslib.run import EventHandlerRegistry
+    from chaoslib.types import Schedule, Strategy
+
+    from chaosreplay.controls.recorder import install
+
+    def action(name, **provider):
+        return {"type": "action", "name": name,
+                "provider": provider or {"type": "process", "path": "true"}}
+
+    experiment = {
+        "version": "1.0.0", "title": "recorded é☃", "description": "streamed",
+        "steady-state-hypothesis": {"title": "ok", "probes": [
+            {"type": "probe", "name": "always-true", "tolerance": 0,
+             "provider": {"type": "process", "path": "true"}}]},
+        "method": [*[dict(action("parallel"), background=True) for _ in range(3)],
+                   action("fails", type="process", path="false"),
+                   action("odd-mark", type="python", module="replay_helpers", func="mark_with_odd_fields"),
+                   action("parallel")],
+        "rollbacks": [action("undo"), action("undo")],
+    }
+    registry = EventHandlerRegistry()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(os.path.join(os.path.dirname(JOURNALS), "..", "tests", "experiments"))
+        patch.chdir(tmp_path_factory.mktemp("recorded"))
+        recorder = install(registry, events_path="", tags=RECORDED_TAGS)
+        recorder.add_extension_contributor(lambda journal: {"deliveries": {
+            "influx": {"delivered": 1, "undelivered": [], "last_error": None}}})
+        journal = run_experiment(experiment, event_handlers=registry.handlers, strategy=Strategy.CONTINUOUS,
+                                 schedule=Schedule(continuous_hypothesis_frequency=0.01))
+    document = json.loads(json.dumps(journal, allow_nan=False))
+    extension = _our_entry(document)
+    assert list(document)[-1] == "extensions" and list(extension)[:5] == ["name", "version", "run_id", "tags",
+                                                                           "events"]
+    kinds = [event["kind"] for event in extension["events"]]
+    assert kinds.count("mark") == 1 and kinds.count("activity") >= 11 and document["steady_states"]["during"]
+    missed = [event["id"] for event in extension["events"] if event["name"] in ("fails", "undo")][:2]
+    extension["deliveries"]["grafana"] = {"delivered": len(kinds) - 2, "undelivered": missed, "last_error": "503"}
+    return document
+
+
+def _our_entry(document):
+    (entry,) = [entry for entry in document["extensions"] if entry.get("name") == EXTENSION_NAME]
+    return entry
+
+
+def _reordered(document, first):
+    """The document with the members `first` written first, the others after in their order."""
+    return {**{key: document[key] for key in first}, **document}
+
+
+def test_a_recorded_journal_reads_as_its_whole_document_at_every_chunk_size(recorded_document, tmp_path):
+    expected = _whole(journal_to_run(recorded_document, "whole"))
+    assert expected[0] == _our_entry(recorded_document)["run_id"]
+    for indent in (None, 1):
+        path = _write(tmp_path, "j.json", json.dumps(recorded_document, indent=indent, ensure_ascii=False))
+        for chunk in [*range(1, 40), 4096, 1 << 20]:
+            assert _whole(read_journal(path, chunk_bytes=chunk)) == expected, (indent, chunk)
+
+
+def test_a_recorded_journal_s_extension_anywhere_gives_the_same_run(recorded_document, tmp_path):
+    expected = _whole(journal_to_run(recorded_document, "whole"))
+    orders = [["extensions"], ["experiment", "start", "extensions"], ["run", "extensions"],
+              ["steady_states", "run", "rollbacks", "extensions"], ["extensions", "run"]]
+    for first in orders:
+        path = _write(tmp_path, "j.json", json.dumps(_reordered(recorded_document, first)))
+        assert _whole(read_journal(path, chunk_bytes=13)) == expected, first
+    # Its own members in any order: its name or run id after its events, another tool's entry after it.
+    document = copy.deepcopy(recorded_document)
+    entry = _our_entry(document)
+    for first in (["events"], ["events", "tags", "name"], ["deliveries", "events", "run_id"]):
+        document["extensions"] = [_reordered(entry, first), {"name": EXTENSION_NAME, "events": 5}]
+        path = _write(tmp_path, "j.json", json.dumps(document))
+        assert _whole(read_journal(path, chunk_bytes=13)) == expected, first
+
+
+def test_the_run_holds_the_recorder_s_extension_but_not_its_events(recorded_document, tmp_path):
+    from chaosreplay.delivery import undelivered_run
+
+    path = _write(tmp_path, "j.json", json.dumps(recorded_document))
+    run = read_journal(path, chunk_bytes=4096)
+    entry = _our_entry(recorded_document)
+    assert dict(run.extension) == {key: value for key, value in entry.items() if key != "events"}
+    # What --only-undelivered re-sends is read from it: the two events missed and the experiment.
+    missed = set(entry["deliveries"]["grafana"]["undelivered"])
+    resent = undelivered_run(run, "grafana")
+    assert {event.id for event in resent.events} == missed | {run.experiment.id}
+    assert undelivered_run(run, "influx").events == ()
+    assert all(event.tags == RECORDED_TAGS for event in run.events)
+    assert [event.name for event in run.events if event.kind == "mark"] == ["odd"]
+
+
+def test_the_recorded_events_are_read_one_by_one_and_those_the_journal_gives_dropped(
+        recorded_document, tmp_path, monkeypatch):
+    import chaosreplay.journal as journal_module
+    from chaosreplay.jsonstream import JsonStream
+
+    values, merged = [], []
+    whole_value, merge = JsonStream.value, journal_module._merge
+    monkeypatch.setattr(JsonStream, "value", lambda self: values.append(whole_value(self)) or values[-1])
+    monkeypatch.setattr(journal_module, "_merge", lambda derived, recorded: merged.append(recorded) or merge(
+        derived, recorded))
+    run = read_journal(_write(tmp_path, "j.json", json.dumps(recorded_document)), chunk_bytes=4096)
+    # No value read whole holds the extension or its events ...
+    entry = _our_entry(recorded_document)
+    assert values and not [value for value in values if value in (recorded_document["extensions"], entry,
+                                                                  entry["events"])]
+    assert not [value for value in values if isinstance(value, dict) and value.get("id") in {
+        event["id"] for event in entry["events"]}]
+    # ... and of the recorded events, those the journal's own entries give too were not kept.
+    (recorded,) = merged
+    activities = {event.id for event in run.events if event.kind == ACTIVITY}
+    assert activities and not [event for event in recorded if event.id in activities and event.kind == ACTIVITY]
+    assert {event.kind for event in recorded} >= {"experiment", "phase", "mark"}
+    journal_to_run(recorded_document, "whole")
+    (recorded_whole,) = merged[1:]
+    assert len([event for event in recorded_whole if event.kind == ACTIVITY]) == len(activities)
+
+
+def test_a_recorded_activity_the_journal_lacks_is_kept(recorded_document, tmp_path):
+    document = copy.deepcopy(recorded_document)
+    dropped = document["run"].pop(1)  # (a journal cut short by a crash lacks what the recorder saw)
+    document["rollbacks"] = []
+    run = read_journal(_write(tmp_path, "j.json", json.dumps(document)), chunk_bytes=64)
+    assert _whole(run) == _whole(journal_to_run(document, "whole"))
+    names = [event.name for event in run.events if event.kind == ACTIVITY]
+    assert names.count("undo") == 2 and names.count(dropped["activity"]["name"]) >= 1
+    # One whose id is not the one the journal's entries give its name and place is kept too.
+    document = copy.deepcopy(recorded_document)
+    (undo, _) = [event for event in _our_entry(document)["events"] if event["name"] == "undo"]
+    undo["id"] = "0123456789abcdef"
+    run = read_journal(_write(tmp_path, "j.json", json.dumps(document)), chunk_bytes=64)
+    assert _whole(run) == _whole(journal_to_run(document, "whole"))
+    assert [event.name for event in run.events if event.kind == ACTIVITY].count("undo") == 3
+
+
+def _invalid_recorded_events(document):
+    """(what is wrong, the document with it in its first, middle or last recorded event)."""
+    events = _our_entry(document)["events"]
+    middle = len(events) // 2
+    changes = [
+        ("not an object", 0, lambda event: 7),
+        ("no id", middle, lambda event: {key: value for key, value in event.items() if key != "id"}),
+        ("bad start", -1, lambda event: {**event, "start": "yesterday"}),
+        ("bad kind", middle, lambda event: {**event, "kind": "meteor"}),
+        ("bad tags", 1, lambda event: {**event, "tags": {"team": 5}}),
+        ("huge field", middle + 1, lambda event: {**event, "fields": {"x": 10 ** 400}}),
+    ]
+    for what, index, change in changes:
+        changed = copy.deepcopy(document)
+        entries = _our_entry(changed)["events"]
+        entries[index] = change(entries[index])
+        yield what, changed
+
+
+def test_an_invalid_recorded_event_gives_the_whole_reader_s_error_and_location(recorded_document, tmp_path):
+    for what, document in _invalid_recorded_events(recorded_document):
+        for first in ([], ["extensions"]):
+            path = _write(tmp_path, "j.json", json.dumps(_reordered(document, first)))
+            with pytest.raises(JournalError) as whole:
+                journal_to_run(document, path)
+            assert whole.value.location.startswith(f"$.extensions[name={EXTENSION_NAME}].events["), what
+            for chunk in (1, 9, 4096):
+                with pytest.raises(JournalError) as streamed:
+                    read_journal(path, chunk_bytes=chunk)
+                assert str(streamed.value) == str(whole.value) and "\n" not in str(streamed.value), (what, chunk)
+
+
+def test_a_recorded_event_s_error_comes_after_the_journal_s_own_and_before_its_entries(recorded_document, tmp_path):
+    # The whole reader's order: the journal's node, then the recorded events, then the run entries.
+    document = copy.deepcopy(recorded_document)
+    _our_entry(document)["events"][2] = {}
+    document["run"][0] = 7
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=32)
+    assert caught.value.location == f"$.extensions[name={EXTENSION_NAME}].events[2]"
+    document["node"] = 3
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=32)
+    assert str(caught.value) == f"{path}: $.node: expected a string, got a number"
+    # Another tool's entry named before its events is not ours: its events are never looked at.
+    document = copy.deepcopy(recorded_document)
+    document["extensions"].insert(0, {"name": "ctkprobe", "events": [7, {"id": 1}]})
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    assert _whole(read_journal(path, chunk_bytes=32)) == _whole(journal_to_run(recorded_document, "whole"))
+
+
+def test_a_recorded_journal_cut_or_corrupted_anywhere_gives_json_s_error(recorded_document, tmp_path):
+    data = json.dumps(recorded_document, indent=1).encode()
+    start = data.index(b'"extensions"')
+    checked = 0
+    for at in range(start, len(data), max(1, (len(data) - start) // 40)):
+        for changed in (data[:at], data[:at] + b"]" + data[at:], data[:at] + b"," + data[at:]):
+            path = _write(tmp_path, "bad.json", changed)
+            expected = _error_of_the_whole_text(path)
+            if expected is None:
+                continue
+            with pytest.raises(JournalError) as caught:
+                read_journal(path, chunk_bytes=7)
+            assert str(caught.value) == expected, at
+            checked += 1
+    assert checked > 60
+
+
+def test_members_repeated_after_the_recorded_events_read_as_json_reads_them_the_last(recorded_document, tmp_path):
+    # The recorded activities were dropped for the run entries then known: later ones change that.
+    text = json.dumps(recorded_document)
+    fewer = json.dumps(recorded_document["run"][:2])
+    for key, value in (("run", fewer), ("rollbacks", "[]"), ("steady_states", '{"before": null}')):
+        path = _write(tmp_path, "j.json", text[:-1] + f', "{key}": {value}}}')
+        document = json.loads(text[:-1] + f', "{key}": {value}}}')
+        assert _whole(read_journal(path, chunk_bytes=64)) == _whole(journal_to_run(document, "whole")), key
+    entry = json.dumps(_our_entry(recorded_document))
+    other_id = entry[:-1] + ', "run_id": "another-run"}'
+    path = _write(tmp_path, "j.json", text.replace(entry, other_id))
+    run = read_journal(path, chunk_bytes=64)
+    assert run.run_id == "another-run"
+    assert _whole(run) == _whole(journal_to_run(json.loads(text.replace(entry, other_id)), "whole"))
