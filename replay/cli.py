@@ -30,7 +30,6 @@ from .errors import (
 )
 from .events import Run, parse_time
 from .journal import cycle_collection_paused, find_inputs, read_runs
-from .picture import PICTURE_FORMATS
 from .pipeline import Lane, read_ahead
 from .redelivery import read_record, record_path, write_record
 from .render import SameLine, delivery_text, plans_lines, printable, run_document_blocks, timeline_blocks
@@ -653,7 +652,11 @@ class _Output:
 
     def __init__(self, output_format: str):
         self.json = output_format == "json"
-        self._picture = PICTURE_FORMATS.get(output_format)
+        self._picture = None
+        if output_format in ("html", "svg"):
+            # Imported for a picture only: every other replay starts without its code.
+            from .picture import PICTURE_FORMATS
+            self._picture = PICTURE_FORMATS[output_format]
         self._pictured: List[Run] = []
         self._first = True
 
