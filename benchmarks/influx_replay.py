@@ -21,9 +21,16 @@ are ratios of medians.
                                        [--baseline OTHER/.venv/bin/chaos-replay]
 
 CPU per event is the chaos-replay process' own user + system time over the
-events; beside it, the CPU of a process that only decodes the journal (a floor
-no Python reader goes below) and, with `--baseline`, another build's, measured
-in the same rounds: on a shared machine the ratios hold better than the seconds.
+events; beside it, measured in the same rounds (on a shared machine the ratios
+hold better than the seconds):
+- a process that only decodes the journal (a floor no Python reader goes below);
+- `benchmarks/bare_pipeline.py`, the least Python that makes and sends the same
+  lines and prints the same timeline (checked here first): no checks, no masking,
+  no retries, stdlib only, so what no pure-Python replay can go below;
+- with `--baseline`, another build's chaos-replay.
+Every process runs with its bytecode compiled, as a package installed by pip
+has it (an editable checkout under PYTHONDONTWRITEBYTECODE would compile its
+source on every start).
 """
 import argparse
 import json
@@ -97,23 +104,62 @@ def warm_up(url: str) -> None:
 OUR_CHAOS_REPLAY = shutil.which("chaos-replay", path=os.path.dirname(sys.executable)) or "chaos-replay"
 
 
-def replay_end_to_end(url: str, journal: str, chaos_replay: str = OUR_CHAOS_REPLAY,
+BARE_PIPELINE = os.path.join(REPO, "benchmarks", "bare_pipeline.py")
+
+
+def with_bytecode(pycache: str) -> dict:
+    """The environment of a measured process: bytecode written to and read from `pycache`."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": pycache}
+
+
+def compile_build(chaos_replay: str, env: dict) -> None:
+    """Compile a build's package (and the interpreter's modules it imports) into the cache first."""
+    python = os.path.join(os.path.dirname(chaos_replay), "python")
+    # Builds before 0.2 installed the package as `replay`.
+    package = subprocess.run([python, "-c", "import importlib.util as u, os; spec = u.find_spec('chaosreplay') "
+                              "or u.find_spec('replay'); print(os.path.dirname(spec.origin))"],
+                             check=True, capture_output=True, text=True, env=env).stdout.strip()
+    subprocess.run([python, "-m", "compileall", "-q", package], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([chaos_replay, "--help"], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def replay_end_to_end(url: str, journal: str, env: dict, chaos_replay: str = OUR_CHAOS_REPLAY,
                       database: str = "ours") -> Tuple[float, float]:
     """(wall time, CPU time of the chaos-replay process)."""
     before = _children_cpu()
     started = time.perf_counter()
     subprocess.run([chaos_replay, journal, "--influx-url", url, "--influx-database", database,
-                    "--influx-create-database"], check=True, stdout=subprocess.DEVNULL)
+                    "--influx-create-database"], check=True, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - started, _children_cpu() - before
 
 
-def json_floor_cpu(journal: str) -> float:
+def json_floor_cpu(journal: str, env: dict) -> float:
     """CPU time of a Python process that only reads and decodes the journal: what no reader
     of it in Python can go below, measured on the same machine in the same run."""
     before = _children_cpu()
     subprocess.run([sys.executable, "-c", "import json, sys; json.loads(open(sys.argv[1], 'rb').read())", journal],
-                   check=True)
+                   check=True, env=env)
     return _children_cpu() - before
+
+
+def bare_pipeline_cpu(url: str, journal: str, env: dict) -> float:
+    """CPU time of `bare_pipeline.py` replaying the journal (its lines are checked by `check_bare_lines`)."""
+    create_database(url, "bare")
+    before = _children_cpu()
+    subprocess.run([sys.executable, BARE_PIPELINE, journal, url, "bare"], check=True, stdout=subprocess.DEVNULL,
+                   env=env)
+    return _children_cpu() - before
+
+
+def check_bare_lines(journal: str, run) -> None:
+    """The bare pipeline must do chaos-replay's job: its activities' lines are ours, byte for byte."""
+    activity_ids = {event.id for event in run.events if event.kind == "activity"}
+    ours = [line.line for line in run_lines(run) if line.event_id in activity_ids]
+    bare = subprocess.run([sys.executable, BARE_PIPELINE, journal, "--lines"], check=True, capture_output=True,
+                          text=True).stdout.splitlines()
+    if bare != ours:
+        sys.exit("bare_pipeline.py does not make chaos-replay's lines: it is no floor for this journal")
 
 
 def _children_cpu() -> float:
@@ -178,11 +224,15 @@ def main() -> None:
         reading = time.perf_counter() - started
         lines = [line.line for line in run_lines(run)]
         sample = lines[: args.single_sample]
+        check_bare_lines(journal, run)
+        env = with_bytecode(os.path.join(workdir, "pycache"))
+        for build in [OUR_CHAOS_REPLAY] + ([args.baseline] if args.baseline else []):
+            compile_build(build, env)
 
-        cpu = {"ours": [], "influxd": [], "baseline": [], "json": []}
+        cpu = {"ours": [], "influxd": [], "baseline": [], "json": [], "bare": []}
 
         def ours(server) -> float:
-            elapsed, client_cpu = replay_end_to_end(server.url, journal)
+            elapsed, client_cpu = replay_end_to_end(server.url, journal, env)
             cpu["ours"].append(client_cpu)
             stored = stored_events(server.url, "ours", timeout=60)
             if stored != len(lines):
@@ -196,17 +246,25 @@ def main() -> None:
             return elapsed
 
         def baseline(server) -> float:
-            elapsed, client_cpu = replay_end_to_end(server.url, journal, args.baseline, "baseline")
+            elapsed, client_cpu = replay_end_to_end(server.url, journal, env, args.baseline, "baseline")
             cpu["baseline"].append(client_cpu)
             return elapsed
 
         def json_floor(server) -> float:
-            cpu["json"].append(json_floor_cpu(journal))
+            cpu["json"].append(json_floor_cpu(journal, env))
+            return 0.0
+
+        def bare(server) -> float:
+            cpu["bare"].append(bare_pipeline_cpu(server.url, journal, env))
+            stored = stored_events(server.url, "bare", timeout=60)
+            if stored != args.activities:
+                sys.exit(f"bare_pipeline.py stored {stored} points for {args.activities} activities")
             return 0.0
 
         measurements = {
             "ours": ours,
             "json": json_floor,
+            "bare": bare,
             **({"baseline": baseline} if args.baseline else {}),
             "sink": lambda server: sink_only(server.url, run),
             "single": lambda server: one_request_per_event(server.url, sample),
@@ -243,7 +301,7 @@ def main() -> None:
     print(f"raw batches of {RAW_BATCH:,}:  {raw_rate:>9,.0f} points/s (median {median['raw']:.2f} s of "
           f"{spread('raw')} s, sending only)")
     ours_cpu, influxd_cpu = statistics.median(cpu["ours"]), statistics.median(cpu["influxd"])
-    json_cpu = statistics.median(cpu["json"])
+    json_cpu, bare_cpu = statistics.median(cpu["json"]), statistics.median(cpu["bare"])
     # The client runs its Python on one core at a time (the GIL): its own CPU time bounds its
     # rate however well sending overlaps reading, and influxd needs CPU of the same two cores.
     print(f"CPU: chaos-replay {ours_cpu:.2f} s (so at most {len(lines) / ours_cpu:,.0f} events/s end to end); "
@@ -252,6 +310,10 @@ def main() -> None:
     print(f"CPU per event, end to end: {per_event:.1f} us (goal <= 15); "
           f"a Python process that only decodes the journal: {json_cpu / len(lines) * 1e6:.1f} us, "
           f"so chaos-replay costs {ours_cpu / json_cpu:.1f}x the JSON floor")
+    bare_per_event = bare_cpu / args.activities * 1e6
+    print(f"the bare pipeline (the same lines and timeline, nothing else): {bare_per_event:.1f} us per event "
+          f"({' '.join(f'{value:.2f}' for value in cpu['bare'])} s CPU); ours / bare: {per_event / bare_per_event:.2f}; "
+          f"the goal is {15 / bare_per_event:.2f}x the bare pipeline")
     if args.baseline:
         baseline_cpu = statistics.median(cpu["baseline"])
         print(f"baseline {args.baseline}: {baseline_cpu / len(lines) * 1e6:.1f} us per event "
