@@ -194,9 +194,16 @@ class SameLine(str):
     (no newline between them): a piece of a body too big to be one block."""
 
 
+# Requests written as one block (one json.dumps call: see EVENTS_PER_BLOCK), while their
+# bodies hold about this many characters in all.
+REQUESTS_PER_BLOCK = 1000
+REQUEST_BLOCK_CHARACTERS = 1 << 20
+
+
 def _plans_blocks(plans) -> Iterator[str]:
     """The document's `"plans"` as `json.dumps(..., indent=2)` writes it inside a run's
-    document, a request at a time; a `BodyText` body (one JSON string) a piece at a time."""
+    document, a block of requests at a time; a `BodyText` body (one JSON string) a piece
+    at a time."""
     opened = False
     for label, requests in plans:
         if opened:
@@ -206,13 +213,13 @@ def _plans_blocks(plans) -> Iterator[str]:
             opened = True
         target = f'    {{\n      "target": {json.dumps(label, ensure_ascii=False)},\n      "requests": ['
         shown = False
-        for request in requests:
+        for blocks in _request_blocks(requests):
             if shown:
                 yield SameLine(",")
             else:
                 yield target
                 shown = True
-            yield from _request_blocks(request)
+            yield from blocks
         yield "      ]\n    }" if shown else target + "]\n    }"
     yield "  ]" if opened else '  "plans": []'
 
@@ -221,10 +228,34 @@ def _plans_blocks(plans) -> Iterator[str]:
 _REQUEST_INDENT = " " * 8
 
 
-def _request_blocks(request: PlannedRequest) -> Iterator[str]:
-    if not isinstance(request.body, BodyText):
-        yield _REQUEST_INDENT + _dumped(request.to_dict()).replace("\n", "\n" + _REQUEST_INDENT)
-        return
+def _request_blocks(requests: Iterable[PlannedRequest]) -> Iterator[Iterator[str]]:
+    """The requests' JSON, each item the blocks of some requests in a row (no comma after
+    the last): several held whole at once, or one whose body is a `BodyText`."""
+    held: list = []
+    characters = 0
+    for request in requests:
+        if isinstance(request.body, BodyText):
+            if held:
+                yield iter([_requests_block(held)])
+                held, characters = [], 0
+            yield _body_text_request_blocks(request)
+            continue
+        held.append(request.to_dict())
+        characters += len(request.body) if isinstance(request.body, str) else 1
+        if len(held) >= REQUESTS_PER_BLOCK or characters >= REQUEST_BLOCK_CHARACTERS:
+            yield iter([_requests_block(held)])
+            held, characters = [], 0
+    if held:
+        yield iter([_requests_block(held)])
+
+
+def _requests_block(requests: list) -> str:
+    listed = _dumped(requests)
+    # The list's elements, at a request's depth.
+    return _REQUEST_INDENT[2:] + listed[2:-2].replace("\n", "\n" + _REQUEST_INDENT[2:])
+
+
+def _body_text_request_blocks(request: PlannedRequest) -> Iterator[str]:
     shell = _dumped({"method": request.method, "url": request.url, "headers": dict(request.headers), "body": ""})
     # `"body": ""` ends it: the body's pieces go between the quotes, each escaped as JSON does.
     yield _REQUEST_INDENT + shell[:-3].replace("\n", "\n" + _REQUEST_INDENT)

@@ -9,7 +9,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from chaosreplay import cli
+from chaosreplay import cli, render
 from chaosreplay.cli import replay
 from chaosreplay.events import ACTIVITY
 from chaosreplay.journal import read_journal
@@ -174,6 +174,7 @@ def test_a_dry_run_made_a_slice_at_a_time_prints_the_whole_requests(tmp_path, mo
     for module in (openmetrics, pushgateway_sink, remote_write):
         monkeypatch.setattr(module, "ACTIVITIES_PER_SLICE", 1)
     monkeypatch.setattr(cli, "ECHO_LINES", 2)
+    monkeypatch.setattr(render, "REQUESTS_PER_BLOCK", 2)
     config = tmp_path / "targets.json"
     config.write_text(json.dumps(targets_config), encoding="utf-8")
     result = CliRunner().invoke(replay, [path, "--dry-run", "--config", str(config), "--format", output_format],
@@ -190,11 +191,14 @@ def test_a_dry_run_made_a_slice_at_a_time_prints_the_whole_requests(tmp_path, mo
     assert not (tmp_path / "runs.om").exists()
 
 
-def test_a_body_made_a_piece_at_a_time_is_one_json_string():
+@pytest.mark.parametrize("per_block", [1, 2, 1000])
+def test_a_body_made_a_piece_at_a_time_is_one_json_string(monkeypatch, per_block):
+    monkeypatch.setattr(render, "REQUESTS_PER_BLOCK", per_block)
     run = _run("generated-continuous.json")
     body = BodyText(lambda: ["a 1\n", 'b "2" \\ \u2028\n', "c\ttab\n"])
-    whole = [("first", [PlannedRequest("WRITE", "f.om", {}, body), PlannedRequest("POST", "http://x", {"A": "***"},
-                                                                                   {"q": "x"})]),
+    whole = [("first", [PlannedRequest("POST", "http://x", {"A": "***"}, "a\nb"),
+                        PlannedRequest("WRITE", "f.om", {}, body),
+                        *(PlannedRequest("POST", "http://x", {}, {"q": str(number)}) for number in range(3))]),
              ("none", []), ("last", [PlannedRequest("GET", "http://y")])]
     deliveries = [Delivery("target", ("a",))]
     assert str(body) == 'a 1\nb "2" \\ \u2028\nc\ttab\n'
