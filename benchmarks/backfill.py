@@ -16,7 +16,8 @@ measured against the same stand-in in the same run).
 Part 2, a big input: `--big-events` events in `--big-runs` generated
 journals, replayed with the timeline only, to InfluxDB, through remote write
 to a real Prometheus, to an OpenMetrics file, and with `--format json`; peak
-RSS and wall time of each. Then the same modes for ONE journal of
+RSS and wall time of each, and of a `--dry-run` to every kind of target (every
+request built and printed), as text and with `--format json`. Then the same modes for ONE journal of
 `--big-single-events` activities (a single run cannot be cut into runs: what
 bounds its memory is the journal reader and the sinks' slices). Then ONE journal
 of `--big-recorded-events` activities as our recording control writes it: the
@@ -58,7 +59,7 @@ from tests.journal_copies import write_copies  # noqa: E402
 from tests.prometheus_servers import start_prometheus, start_pushgateway  # noqa: E402
 
 FLOOR_SAMPLE = 100
-MODES = ("timeline", "influx", "openmetrics", "--format json", "remote write")
+MODES = ("timeline", "influx", "openmetrics", "--format json", "remote write", "dry run", "dry run json")
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -257,14 +258,19 @@ def every_mode(command: List[str], workdir: str, journals: str, name: str, only:
         "influx": ["--influx-url", influxd.url, "--influx-database", name, "--influx-create-database"],
         "openmetrics": ["--openmetrics", openmetrics],
         "--format json": ["--format", "json"],
-        # Last: the slowest (a few million samples, protobuf-encoded in pure Python and stored out of order).
+        # The slowest (a few million samples, protobuf-encoded in pure Python and stored out of order).
         "remote write": ["--prometheus-remote-write", f"{prometheus.url}/api/v1/write"],
+        # Every request of every kind of target built and printed, nothing sent.
+        "dry run": ["--dry-run", "--influx-url", influxd.url, "--influx-database", name, "--grafana-url",
+                    "http://127.0.0.1:9", "--pushgateway-url", "http://127.0.0.1:9", "--prometheus-remote-write",
+                    f"{prometheus.url}/api/v1/write", "--openmetrics", openmetrics],
     }
+    modes["dry run json"] = [*modes["dry run"], "--format", "json"]
     try:
         for mode, options in modes.items():
             if only and mode not in only:
                 continue
-            elapsed, peak, code = run_measured([*command, journals, *options])
+            elapsed, peak, code = run_measured([*command, journals, *options], env={"GRAFANA_TOKEN": EDITOR_TOKEN})
             print(f"  {mode:<14} {elapsed:7.1f} s, peak RSS {peak:5d} MB (goal < 1024), exit {code}", flush=True)
     finally:
         influxd.stop()

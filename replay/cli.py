@@ -32,8 +32,8 @@ from .events import Run, parse_time
 from .journal import cycle_collection_paused, find_inputs, read_runs
 from .pipeline import Lane, read_ahead
 from .redelivery import read_record, record_path, write_record
-from .render import delivery_text, plans_text, printable, run_document_blocks, timeline_blocks
-from .sinks import Delivery, sink_modules
+from .render import SameLine, delivery_text, plans_lines, printable, run_document_blocks, timeline_blocks
+from .sinks import Delivery, Planned, sink_modules
 from .sinks.http import Credentials
 from .timeline import add_tags, only_actions, shift_to
 from .variables import load_variables
@@ -320,7 +320,8 @@ def _send_and_show(runs, dry_run, only_undelivered, output_format, count, target
                 continue
             missed = _missed(run) if only_undelivered else None
             if dry_run:
-                out.run(run, [(target.label, _plan(run, target, missed)) for target in targets], [])
+                # Each target's requests are made as they are shown, one target after the other.
+                out.run(run, ((target.label, _plan(run, target, missed)) for target in targets), [])
                 continue
             futures: List[Tuple[Future, str]] = []
             for server, same_server in _by_server(targets):
@@ -415,9 +416,9 @@ def _nothing_to_send(target, missed: _Missed) -> Delivery:
     return Delivery(target.label, notes=(note,), skipped=True)
 
 
-def _plan(run: Run, target, missed: Optional[Mapping[str, Any]]) -> list:
+def _plan(run: Run, target, missed: Optional[Mapping[str, Any]]) -> Planned:
     part = _part_for(run, target, missed)
-    return [] if part is None else target.plan(part)
+    return Planned(0, ()) if part is None else target.planned(part)
 
 
 def _by_server(targets) -> List[Tuple[str, list]]:
@@ -685,20 +686,31 @@ class _Output:
 ECHO_LINES = 1000
 
 
-def _echo_lines(lines: Iterator[str], indent: str = "", at_once: Optional[int] = None) -> None:
-    """Print `"\\n".join(lines)` (each line indented), `at_once` lines (ECHO_LINES) at a time."""
+def _echo_lines(lines: Iterator[str], indent: str = "", at_once: Optional[int] = None, err: bool = False) -> None:
+    """Print `"\\n".join(lines)` (each line indented), `at_once` lines (ECHO_LINES) at a time;
+    a `SameLine` goes on with the line before it (no newline before it, nor indent)."""
     lines, separator = iter(lines), ""
     for piece in iter(lambda: list(islice(lines, at_once or ECHO_LINES)), []):
-        text = "\n".join(piece)
-        click.echo(separator + (textwrap.indent(text, indent, lambda line: True) if indent else text), nl=False)
-        separator = "\n"
+        texts = []
+        for line in piece:
+            if isinstance(line, SameLine):
+                texts.append(textwrap.indent(line, indent, _every_line)[len(indent):] if indent else line)
+            else:
+                texts.append(separator + (textwrap.indent(line, indent, _every_line) if indent else line))
+            separator = "\n"
+        click.echo("".join(texts), nl=False, err=err)
+
+
+def _every_line(line: str) -> bool:
+    return True
 
 
 def _echo_text(timeline: Optional[str], plans, deliveries, err: bool = False) -> None:
     if timeline is not None:
         click.echo(timeline, err=err)
     for label, requests in plans or []:
-        click.echo(plans_text(label, requests), err=err)
+        _echo_lines(plans_lines(label, requests), err=err)
+        click.echo("", err=err)
     for delivery in deliveries:
         click.echo(delivery_text(delivery), err=err)
 

@@ -104,7 +104,8 @@ def _streamed_journal_run(path: str, handle: BinaryIO, head: bytes, chunk_bytes:
 
     Its members other than the run arrays are small and kept whole; the run arrays'
     entries become Events one by one as they are read (`_RunEntries`), and so do the
-    events a recorder repeats in its `extensions` entry (`_StreamedExtensions`). What needs the
+    probes of a continuous hypothesis' runs (`_DuringStates`) and the events a recorder
+    repeats in its `extensions` entry (`_StreamedExtensions`). What needs the
     whole journal (the run id, which a recorder's `extensions` written after `run` may
     give; every check, in the order the reader has always made them) is settled at the
     end (`_Journal.run`). Errors are those of the whole text's reading: UTF-8, then JSON
@@ -125,6 +126,8 @@ def _streamed_journal_run(path: str, handle: BinaryIO, head: bytes, chunk_bytes:
                     journal.run_entries(key).read(stream.entries())
                 elif key == "extensions" and stream.next_char() == "[":
                     journal.extensions().read(stream)
+                elif key == "steady_states" and stream.next_char() == "{":
+                    journal.add(key, _streamed_steady_states(stream, journal))
                 else:
                     journal.add(key, stream.value())
             stream.end()
@@ -753,6 +756,11 @@ def _derived_names(journal: Mapping[str, Any]) -> Dict[Tuple[str, str], int]:
     if not isinstance(steady_states, dict):
         return counts
     during = steady_states.get("during")
+    if isinstance(during, _DuringStates):
+        for state in during.states if during.error is None else ():
+            for event in state.probes if state is not None else ():
+                counts[("during", event.name)] = counts.get(("during", event.name), 0) + 1
+        during = None
     states = [("before", steady_states.get("before")), ("after", steady_states.get("after"))]
     states += [("during", state) for state in during] if isinstance(during, list) else []
     for phase, state in states:
@@ -807,6 +815,88 @@ def _steady_state_met(state: Any) -> Optional[bool]:
     return None
 
 
+def _streamed_steady_states(stream: JsonStream, journal: "_Journal") -> Dict[str, Any]:
+    """The `steady_states` object, its `during` runs read one by one (`_DuringStates`)."""
+    steady_states: Dict[str, Any] = {}
+    for key in stream.members():
+        if key == "during" and stream.next_char() == "[":
+            steady_states[key] = _DuringStates(journal).read(stream)
+        else:
+            steady_states[key] = stream.value()
+    return steady_states
+
+
+class _DuringStates:
+    """A continuous hypothesis' runs (`$.steady_states.during`), each read whole and its
+    probes made Events at once (`_StateProbes`), as `_RunEntries` does with the run's
+    entries: they are as many as the run lasted. `states` holds them in their order (None
+    for a null run, as `_derive_activities` skips it). The first run in error keeps the
+    error, for `_derive_activities` to raise in its turn; the runs after it are not kept."""
+
+    __slots__ = ("journal", "states", "error", "_seen")
+
+    def __init__(self, journal: "_Journal"):
+        self.journal = journal
+        self.states: List[Optional[_StateProbes]] = []
+        self.error: Optional[JournalError] = None
+        # The probes of every run so far, per name: `_derive_activities` numbers them across runs.
+        self._seen: Dict[str, int] = {}
+
+    def read(self, stream: JsonStream) -> "_DuringStates":
+        known = self.journal.members
+        run_id, run_status = _run_id_so_far(known), _run_status(known)
+        reader, share, seen = self.journal.reader, self.journal._texts.setdefault, self._seen
+        id_of = activity_ids(run_id, "during")
+        for index in stream.slots():
+            state = stream.value()
+            if state is None or self.error is not None:
+                self.states.append(None)
+                continue
+            location = f"$.steady_states.during[{index}]"
+            try:
+                reader.expect(state, dict, location, "an object")
+                entries = reader.expect(state.get("probes") or [], list, f"{location}.probes", "an array")
+                probes = [_activity_event(reader, entry, f"{location}.probes", number, run_id, "during", id_of, seen,
+                                          run_status, share) for number, entry in enumerate(entries)]
+            except JournalError as error:
+                self.error = error
+                self.states.append(_StateProbes(run_id, run_status, [], None, [], error))
+                continue
+            defaulted = [number for number, entry in enumerate(entries) if entry.get("status") is None]
+            self.states.append(_StateProbes(run_id, run_status, probes, _steady_state_met(state), defaulted, None))
+        return self
+
+
+class _StateProbes:
+    """One run of the continuous hypothesis: its probes' Events, made with the run id and
+    status known then (`events` gives them with the final ones, as `_RunEntries.events`)."""
+
+    __slots__ = ("run_id", "run_status", "probes", "met", "defaulted", "error")
+
+    def __init__(self, run_id: str, run_status: Any, probes: List[Event], met: Optional[bool],
+                 defaulted: List[int], error: Optional[JournalError]):
+        self.run_id, self.run_status, self.probes, self.met = run_id, run_status, probes, met
+        self.defaulted, self.error = defaulted, error
+
+    def events(self, run_id: str, run_status: str, ordinals: Dict[str, int]) -> Tuple[List[Event], Optional[bool]]:
+        """(the probes' Events, whether the hypothesis was met); `ordinals` counts the probes of
+        the runs before, per name."""
+        if self.error is not None:
+            raise self.error
+        events, self.probes = self.probes, []
+        if run_id != self.run_id:
+            id_of = activity_ids(run_id, "during")
+            for index, event in enumerate(events):
+                ordinal = ordinals.get(event.name, 0)
+                ordinals[event.name] = ordinal + 1
+                events[index] = event._replace(id=id_of(event.name, ordinal), run_id=run_id)
+        defaulted_status = _status_of_unfinished(run_status)
+        if self.defaulted and defaulted_status != _status_of_unfinished(self.run_status):
+            for index in self.defaulted:
+                events[index] = events[index]._replace(status=defaulted_status)
+        return events, self.met
+
+
 def _derive_activities(
     reader: _Reader, journal: Dict[str, Any], run_id: str, run_status: str
 ) -> Tuple[List[Event], List[Event]]:
@@ -820,6 +910,8 @@ def _derive_activities(
     if steady_states.get("before") is not None:
         groups.append(("before", 0, "$.steady_states.before", steady_states["before"]))
     during = steady_states.get("during") or []
+    if isinstance(during, _DuringStates):
+        during = during.states
     reader.expect(during, list, "$.steady_states.during", "an array")
     for index, state in enumerate(during):
         if state is not None:
@@ -835,6 +927,13 @@ def _derive_activities(
     phases: List[Event] = []
     for phase, iteration, location, content in groups:
         met = None
+        if isinstance(content, _StateProbes):
+            events, met = content.events(run_id, run_status, ordinals.setdefault(phase, {}))
+            activities.extend(events)
+            phase_event = _phase_event(run_id, phase, iteration, events, met)
+            if phase_event:
+                phases.append(phase_event)
+            continue
         if isinstance(content, _RunEntries):
             events = content.events(run_id, run_status)
             activities.extend(events)

@@ -2,10 +2,10 @@
 import json
 import unicodedata
 from collections import Counter
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence, Union
 
 from .events import ACTIVITY, EXPERIMENT, Event, Run
-from .sinks import Delivery, PlannedRequest
+from .sinks import BodyText, Delivery, Planned, PlannedRequest
 
 
 class _Escapes(dict):
@@ -103,16 +103,27 @@ def summary_line(run: Run) -> str:
 
 
 def plans_text(label: str, requests: Sequence[PlannedRequest]) -> str:
-    lines = [f"  -> {printable(label)}: {len(requests)} request(s)"]
+    return "\n".join(plans_lines(label, requests))
+
+
+def plans_lines(label: str, requests: Union[Sequence[PlannedRequest], Planned]) -> Iterator[str]:
+    """`plans_text` a line at a time: the requests of a run of 10^6 events are made as they
+    are shown (`Planned`), and a body too big to hold a piece at a time (`BodyText`)."""
+    yield f"  -> {printable(label)}: {len(requests)} request(s)"
     for request in requests:
-        lines.append(f"     {request.method} {printable(request.url)}")
+        yield f"     {request.method} {printable(request.url)}"
         for name, value in request.headers.items():
-            lines.append(f"       {name}: {printable(value)}")
-        if request.body is not None:
-            body = request.body if isinstance(request.body, str) else json.dumps(request.body, ensure_ascii=False)
-            for body_line in body.splitlines():
-                lines.append(f"       {printable(body_line)}")
-    return "\n".join(lines)
+            yield f"       {name}: {printable(value)}"
+        if request.body is None:
+            continue
+        if isinstance(request.body, BodyText):
+            # Each piece is whole lines: its lines are the body's.
+            pieces: Iterable[str] = request.body
+        else:
+            pieces = [request.body if isinstance(request.body, str) else json.dumps(request.body, ensure_ascii=False)]
+        for piece in pieces:
+            for body_line in piece.splitlines():
+                yield f"       {printable(body_line)}"
 
 
 def delivery_text(delivery: Delivery) -> str:
@@ -152,25 +163,108 @@ EVENTS_PER_BLOCK = 1000
 def run_document_blocks(run: Run, plans=None, deliveries: Iterable[Delivery] = (),
                         events_per_block: int = EVENTS_PER_BLOCK) -> Iterator[str]:
     """`json.dumps(run_document(...), indent=2, ensure_ascii=False)` in blocks of whole lines
-    (joined by newlines they are that text), `events_per_block` events a block: a run of
-    10^6 events is written a block at a time, never held as one document."""
+    (joined by newlines they are that text), `events_per_block` events a block, then the
+    plans a request at a time: a run of 10^6 events is written a block at a time, never
+    held as one document. A `SameLine` block goes on the line before it (no newline between):
+    a piece of a body too big to be one block (`BodyText`)."""
     without_events = run.with_events(())
     head = run_document(without_events)
     del head["events"]
-    rest = run_document(without_events, plans, deliveries)
+    # The plans are written a request at a time (`_plans_blocks`), the deliveries whole.
+    rest = run_document(without_events, None, deliveries)
     del rest["journal"], rest["run_id"], rest["events"]
     head_text = _dumped(head)[:-2] + ',\n  "events": ['
+    more = plans is not None or bool(rest)
     if not run.events:
-        yield head_text + ("]," if rest else "]")
-        yield _dumped(rest)[2:] if rest else "}"
-        return
-    yield head_text
-    for first in range(0, len(run.events), events_per_block):
-        listed = _dumped([_event_json(event) for event in run.events[first:first + events_per_block]])
-        # The list's elements, one level deeper (inside the document's "events").
-        block = "  " + listed[2:-2].replace("\n", "\n  ")
-        yield block if first + events_per_block >= len(run.events) else block + ","
-    yield "  ]," + _dumped(rest)[1:] if rest else "  ]\n}"
+        yield head_text + ("]," if more else "]")
+    else:
+        yield head_text
+        for first in range(0, len(run.events), events_per_block):
+            listed = _dumped([_event_json(event) for event in run.events[first:first + events_per_block]])
+            # The list's elements, one level deeper (inside the document's "events").
+            block = "  " + listed[2:-2].replace("\n", "\n  ")
+            yield block if first + events_per_block >= len(run.events) else block + ","
+        yield "  ]," if more else "  ]"
+    if plans is not None:
+        yield from _plans_blocks(plans)
+        if rest:
+            yield SameLine(",")
+    yield _dumped(rest)[2:] if rest else "}"
+
+
+class SameLine(str):
+    """A block of `run_document_blocks` that goes on the line the block before it ended
+    (no newline between them): a piece of a body too big to be one block."""
+
+
+# Requests written as one block (one json.dumps call: see EVENTS_PER_BLOCK), while their
+# bodies hold about this many characters in all.
+REQUESTS_PER_BLOCK = 1000
+REQUEST_BLOCK_CHARACTERS = 1 << 20
+
+
+def _plans_blocks(plans) -> Iterator[str]:
+    """The document's `"plans"` as `json.dumps(..., indent=2)` writes it inside a run's
+    document, a block of requests at a time; a `BodyText` body (one JSON string) a piece
+    at a time."""
+    opened = False
+    for label, requests in plans:
+        if opened:
+            yield SameLine(",")
+        else:
+            yield '  "plans": ['
+            opened = True
+        target = f'    {{\n      "target": {json.dumps(label, ensure_ascii=False)},\n      "requests": ['
+        shown = False
+        for blocks in _request_blocks(requests):
+            if shown:
+                yield SameLine(",")
+            else:
+                yield target
+                shown = True
+            yield from blocks
+        yield "      ]\n    }" if shown else target + "]\n    }"
+    yield "  ]" if opened else '  "plans": []'
+
+
+# A request's depth in a run's document: runs[].plans[].requests[].
+_REQUEST_INDENT = " " * 8
+
+
+def _request_blocks(requests: Iterable[PlannedRequest]) -> Iterator[Iterator[str]]:
+    """The requests' JSON, each item the blocks of some requests in a row (no comma after
+    the last): several held whole at once, or one whose body is a `BodyText`."""
+    held: list = []
+    characters = 0
+    for request in requests:
+        if isinstance(request.body, BodyText):
+            if held:
+                yield iter([_requests_block(held)])
+                held, characters = [], 0
+            yield _body_text_request_blocks(request)
+            continue
+        held.append(request.to_dict())
+        characters += len(request.body) if isinstance(request.body, str) else 1
+        if len(held) >= REQUESTS_PER_BLOCK or characters >= REQUEST_BLOCK_CHARACTERS:
+            yield iter([_requests_block(held)])
+            held, characters = [], 0
+    if held:
+        yield iter([_requests_block(held)])
+
+
+def _requests_block(requests: list) -> str:
+    listed = _dumped(requests)
+    # The list's elements, at a request's depth.
+    return _REQUEST_INDENT[2:] + listed[2:-2].replace("\n", "\n" + _REQUEST_INDENT[2:])
+
+
+def _body_text_request_blocks(request: PlannedRequest) -> Iterator[str]:
+    shell = _dumped({"method": request.method, "url": request.url, "headers": dict(request.headers), "body": ""})
+    # `"body": ""` ends it: the body's pieces go between the quotes, each escaped as JSON does.
+    yield _REQUEST_INDENT + shell[:-3].replace("\n", "\n" + _REQUEST_INDENT)
+    for piece in request.body:
+        yield SameLine(json.dumps(piece, ensure_ascii=False)[1:-1])
+    yield SameLine('"\n' + _REQUEST_INDENT + "}")
 
 
 def _dumped(value) -> str:

@@ -9,12 +9,14 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from chaosreplay import cli
+from chaosreplay import cli, render
 from chaosreplay.cli import replay
 from chaosreplay.events import ACTIVITY
 from chaosreplay.journal import read_journal
-from chaosreplay.render import run_document, run_document_blocks, timeline_blocks, timeline_text
-from chaosreplay.sinks import Delivery, PlannedRequest, openmetrics, remote_write
+from chaosreplay.config import Settings
+from chaosreplay.render import SameLine, plans_text, run_document, run_document_blocks, timeline_blocks, timeline_text
+from chaosreplay.sinks import BodyText, Delivery, Planned, PlannedRequest, openmetrics, remote_write, sink_modules
+from chaosreplay.sinks import pushgateway as pushgateway_sink
 from chaosreplay.sinks.batching import CrossRunBatches
 from chaosreplay.sinks.prometheus_series import (merge_families, openmetrics_text, run_families,
                                                  run_family_slices)
@@ -132,3 +134,81 @@ def test_a_run_s_outcome_keeps_what_the_sink_asks_of_each_item_not_the_item():
     assert outcome.stored == [item["id"] for index, item in enumerate(items) if index % 4 != 2]
     assert [(position, item["id"], reason) for position, item, reason in outcome.rejected] == \
         [(3, "e2", "refused"), (7, "e6", "refused")]
+
+
+# Credentials of every kind of target: a dry run shows `***` for each, never the value.
+DRY_RUN_SECRETS = ("influx-pw-7q2", "grafana-token-9x4", "push-pw-3k8", "write-token-5m1")
+
+
+def _dry_run_targets_config(tmp_path):
+    return {
+        "influx": {"url": "http://127.0.0.1:9", "database": "d", "username": "u", "password": DRY_RUN_SECRETS[0],
+                   "batch_size": 3, "create_database": True},
+        "grafana": {"url": "http://127.0.0.1:9", "token": DRY_RUN_SECRETS[1]},
+        "pushgateway": {"url": "http://127.0.0.1:9", "username": "u", "password": DRY_RUN_SECRETS[2]},
+        "prometheus_remote_write": {"url": "http://127.0.0.1:9/api/v1/write", "token": DRY_RUN_SECRETS[3],
+                                    "batch_size": 7},
+        "openmetrics": {"path": str(tmp_path / "runs.om")},
+    }
+
+
+@pytest.mark.parametrize("output_format", ["text", "json"])
+def test_a_dry_run_made_a_slice_at_a_time_prints_the_whole_requests(tmp_path, monkeypatch, output_format):
+    """Every target's requests for a run cut into many slices (one activity each, a few lines
+    printed at a time, InfluxDB and remote write batches of a few) print as the requests made
+    whole print them."""
+    path = os.path.join(JOURNALS, "generated-continuous.json")
+    run = read_journal(path)
+    targets_config = _dry_run_targets_config(tmp_path)
+    targets = [target for module in sink_modules() for target in module.targets(Settings(file=targets_config, env={}))]
+    assert [type(target).__name__ for target in targets] == [
+        "InfluxTarget", "GrafanaTarget", "PushgatewayTarget", "RemoteWriteTarget", "OpenMetricsTarget"]
+    whole = [(target.label, target.plan(run)) for target in targets]
+    # Made whole, the bodies are what the sinks' whole-run formulas give.
+    openmetrics_body = whole[4][1][0].body
+    assert openmetrics_body == openmetrics_text(run_families(run, delivery="openmetrics"))
+    assert [request.body.split("as OpenMetrics:\n", 1)[1] for request in whole[3][1]] == [
+        openmetrics_text(remote_write._as_families(batch)) for batch in targets[3]._batches(run)]
+    assert len(whole[0][1]) == 1 + math.ceil(len(run.events) / 3) and len(whole[3][1]) > 1
+
+    for module in (openmetrics, pushgateway_sink, remote_write):
+        monkeypatch.setattr(module, "ACTIVITIES_PER_SLICE", 1)
+    monkeypatch.setattr(cli, "ECHO_LINES", 2)
+    monkeypatch.setattr(render, "REQUESTS_PER_BLOCK", 2)
+    config = tmp_path / "targets.json"
+    config.write_text(json.dumps(targets_config), encoding="utf-8")
+    result = CliRunner().invoke(replay, [path, "--dry-run", "--config", str(config), "--format", output_format],
+                                env=CLEAN_ENV, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    if output_format == "text":
+        expected = timeline_text(run) + "\n" + "".join(plans_text(label, requests) + "\n"
+                                                       for label, requests in whole)
+    else:
+        expected = json.dumps({"runs": [run_document(run, whole)]}, indent=2, ensure_ascii=False) + "\n"
+    assert result.stdout == expected
+    for secret in DRY_RUN_SECRETS:
+        assert secret not in result.output
+    assert not (tmp_path / "runs.om").exists()
+
+
+@pytest.mark.parametrize("per_block", [1, 2, 1000])
+def test_a_body_made_a_piece_at_a_time_is_one_json_string(monkeypatch, per_block):
+    monkeypatch.setattr(render, "REQUESTS_PER_BLOCK", per_block)
+    run = _run("generated-continuous.json")
+    body = BodyText(lambda: ["a 1\n", 'b "2" \\ \u2028\n', "c\ttab\n"])
+    whole = [("first", [PlannedRequest("POST", "http://x", {"A": "***"}, "a\nb"),
+                        PlannedRequest("WRITE", "f.om", {}, body),
+                        *(PlannedRequest("POST", "http://x", {}, {"q": str(number)}) for number in range(3))]),
+             ("none", []), ("last", [PlannedRequest("GET", "http://y")])]
+    deliveries = [Delivery("target", ("a",))]
+    assert str(body) == 'a 1\nb "2" \\ \u2028\nc\ttab\n'
+    for plans, deliveries_ in ((whole, ()), (whole, deliveries), ([], deliveries)):
+        expected = json.dumps(run_document(run, plans, deliveries_), indent=2, ensure_ascii=False)
+        # Requests made as they are shown, once.
+        planned = ((label, Planned(len(requests), iter(requests))) for label, requests in plans)
+        blocks = list(run_document_blocks(run, planned, deliveries_))
+        # Joined as chaos-replay prints them: a SameLine goes on with the line before it.
+        text = blocks[0]
+        for block in blocks[1:]:
+            text += block if isinstance(block, SameLine) else "\n" + block
+        assert text == expected

@@ -541,3 +541,86 @@ def test_members_repeated_after_the_recorded_events_read_as_json_reads_them_the_
     run = read_journal(path, chunk_bytes=64)
     assert run.run_id == "another-run"
     assert _whole(run) == _whole(journal_to_run(json.loads(text.replace(entry, other_id)), "whole"))
+
+
+# -- a continuous hypothesis' runs: as many as the run lasted ---------------------------------------
+
+def _many_hypothesis_runs(runs=60):
+    """generated-continuous.json with `runs` runs of its continuous hypothesis: some null, some
+    met, some not, some of two probes, some probes without a status (they take the run's)."""
+    document = _load("generated-continuous.json")
+    template = document["steady_states"]["during"][0]
+    during = []
+    for index in range(runs):
+        state = copy.deepcopy(template)
+        state["steady_state_met"] = bool(index % 5)
+        if index % 4 == 1:
+            state["probes"].append(copy.deepcopy(state["probes"][0]))
+            state["probes"][-1]["activity"]["name"] = f"second-{index % 3}"
+        if index % 6 == 2:
+            del state["probes"][0]["status"]
+        during.append(None if index % 9 == 8 else state)
+    document["steady_states"]["during"] = during
+    return document
+
+
+@pytest.mark.parametrize("run_id_after", [False, True])
+def test_many_continuous_hypothesis_runs_read_as_the_whole_document(tmp_path, run_id_after):
+    document = _many_hypothesis_runs()
+    if run_id_after:
+        # The run id and status come after the runs: their probes' ids and default status change then.
+        document = _recorded(document, run_id="recorded-later")
+        document["status"] = "interrupted"
+        document = {**{key: value for key, value in document.items() if key not in ("status", "extensions")},
+                    "status": "interrupted", "extensions": document["extensions"]}
+    expected = _whole(journal_to_run(document, "whole"))
+    during = [event for event in expected[1] if event.kind == ACTIVITY and event.phase == "during"]
+    assert len(during) > 60 and {event.status for event in during} >= {"succeeded"}
+    assert ("interrupted" in {event.status for event in during}) == run_id_after
+    path = _write(tmp_path, "j.json", json.dumps(document, indent=1))
+    for chunk in (1, 2, 5, 64, 4096, 1 << 20):
+        assert _whole(read_journal(path, chunk_bytes=chunk)) == expected, chunk
+
+
+def test_the_hypothesis_runs_are_read_one_by_one(tmp_path, monkeypatch):
+    from chaosreplay.jsonstream import JsonStream
+
+    document = _many_hypothesis_runs()
+    values = []
+    whole_value = JsonStream.value
+    monkeypatch.setattr(JsonStream, "value", lambda self: values.append(whole_value(self)) or values[-1])
+    read_journal(_write(tmp_path, "j.json", json.dumps(document)), chunk_bytes=4096)
+    during = document["steady_states"]["during"]
+    assert during[0] in values
+    assert not [value for value in values if value in (during, document["steady_states"])]
+
+
+@pytest.mark.parametrize("where, change", [
+    ("a run", lambda during: during.__setitem__(3, 7)),
+    ("its probes", lambda during: during[5].__setitem__("probes", {"a": 1})),
+    ("a probe", lambda during: during[10]["probes"].__setitem__(0, "probe")),
+    ("a probe's start", lambda during: during[20]["probes"][0].__setitem__("start", "soon")),
+    ("two runs", lambda during: (during[30]["probes"][0].__setitem__("end", 5), during.__setitem__(2, []))),
+])
+def test_an_invalid_hypothesis_run_gives_the_whole_reader_s_error_in_its_turn(tmp_path, where, change):
+    document = _many_hypothesis_runs()
+    change(document["steady_states"]["during"])
+    path = _write(tmp_path, "j.json", json.dumps(document))
+    with pytest.raises(JournalError) as whole:
+        journal_to_run(document, path)
+    assert whole.value.location.startswith("$.steady_states.during["), where
+    for chunk in (3, 4096):
+        with pytest.raises(JournalError) as streamed:
+            read_journal(path, chunk_bytes=chunk)
+        assert str(streamed.value) == str(whole.value), (where, chunk)
+    # After the hypothesis before the method, before the method's entries: whatever the file's order.
+    document["run"][0] = 7
+    moved = _write(tmp_path, "moved.json", json.dumps(_reordered(document, ["run", "experiment"])))
+    with pytest.raises(JournalError) as streamed:
+        read_journal(moved, chunk_bytes=64)
+    assert streamed.value.location == whole.value.location
+    document["steady_states"]["before"]["probes"] = 3
+    moved = _write(tmp_path, "moved.json", json.dumps(_reordered(document, ["run", "experiment"])))
+    with pytest.raises(JournalError) as streamed:
+        read_journal(moved, chunk_bytes=64)
+    assert streamed.value.location == "$.steady_states.before.probes"

@@ -11,7 +11,8 @@ A sink module (``chaosreplay.sinks.<name>``) exposes:
 A ``Target`` has a ``label`` (kind and URL, never a credential) and:
 
 - ``plan(run) -> list[PlannedRequest]``: the exact requests a send would make,
-  credentials masked (``--dry-run``);
+  credentials masked; ``planned(run) -> Planned``: the same requests made one at a
+  time, how many known first (``--dry-run`` of a run of 10^6 events);
 - ``send(run) -> Delivery``: deliver the run's events; never raises for a
   backend failure, it reports it in the Delivery (``refused`` when the
   server refused the credentials);
@@ -41,9 +42,9 @@ Optional class attributes, read with ``getattr`` (default False):
 """
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-__all__ = ["PlannedRequest", "Delivery", "SINK_MODULES", "sink_modules", "shorten"]
+__all__ = ["PlannedRequest", "Planned", "BodyText", "Delivery", "SINK_MODULES", "sink_modules", "shorten"]
 
 # Order is the order targets are listed and sent to.
 SINK_MODULES: Tuple[str, ...] = ("influx", "grafana", "pushgateway", "remote_write", "openmetrics")
@@ -57,7 +58,42 @@ class PlannedRequest:
     body: Any = None
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
+        body = str(self.body) if isinstance(self.body, BodyText) else self.body
+        return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": body}
+
+
+class BodyText:
+    """A request body too big to hold at once (an OpenMetrics file of 10^6 activities): its
+    text made a piece at a time, each piece whole lines, made again at each iteration."""
+
+    def __init__(self, pieces: Callable[[], Iterable[str]]):
+        self._pieces = pieces
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pieces())
+
+    def __str__(self) -> str:
+        return "".join(self)
+
+
+class Planned:
+    """The requests a target would make for a run: how many (`len`), known before the first
+    is made, then the requests themselves, made one at a time as they are iterated (once)."""
+
+    def __init__(self, count: int, requests: Iterable[PlannedRequest]):
+        self._count = count
+        self._requests = iter(requests)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[PlannedRequest]:
+        return self._requests
+
+    def whole(self) -> List[PlannedRequest]:
+        """Every request, each body whole (a run of a few events: tests, `plan`)."""
+        return [PlannedRequest(request.method, request.url, request.headers, str(request.body))
+                if isinstance(request.body, BodyText) else request for request in self]
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,13 @@ names. TLS is verified unless `verify_tls` is false.
 
 The annotation format is in `grafana_annotations`.
 """
+import itertools
 import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import click
 import requests
@@ -42,8 +43,9 @@ from ..config import (COMMAND, JOURNAL_CONFIGURATION, JOURNAL_CONTROLS, Secret, 
                       as_number, as_text, refuse_env_reference)
 from ..errors import ConfigError
 from ..events import Run
-from . import Delivery, PlannedRequest, shorten
-from .grafana_annotations import CHAOSTOOLKIT_TAG, Annotation, event_tag, run_annotations, run_tag
+from . import Delivery, Planned, PlannedRequest, shorten
+from .grafana_annotations import (CHAOSTOOLKIT_TAG, Annotation, event_tag, iter_run_annotations, run_annotations,
+                                  run_tag)
 from .http import (Ambiguous, Credentials, Refused, Unreachable, answer_problem, base_url, request_with_retries,
                    status_text, tls_verify, unexpected_answer)
 
@@ -418,19 +420,31 @@ class GrafanaTarget:
     # -- what would be sent -------------------------------------------------------------
 
     def plan(self, run: Run) -> List[PlannedRequest]:
+        return self.planned(run).whole()
+
+    def planned(self, run: Run) -> Planned:
         """The look-up, then one POST per annotation (a send POSTs only the missing ones
         and PATCHes those that changed)."""
-        annotations = self._annotations(run)
-        if not annotations:
-            return []
+        # The annotations are made twice, counted then shown: the count and the look-up's
+        # span come first, and the annotations of 10^6 events are never all held.
+        count, earliest, latest = 0, None, None
+        for annotation in self._iter_annotations(run):
+            count += 1
+            if earliest is None or annotation.time < earliest.time:
+                earliest = annotation
+            if latest is None or annotation.time_end > latest.time_end:
+                latest = annotation
+        if not count:
+            return Planned(0, ())
         headers = self._headers(masked=True)
+        # The look-up spans the annotations: these two bound them.
         lookup = requests.Request("GET", self.config.annotations_url,
-                                  params=_lookup_params(run.run_id, annotations, self.config.page_size,
+                                  params=_lookup_params(run.run_id, [earliest, latest], self.config.page_size,
                                                        self.config.placement)).prepare()
-        planned = [PlannedRequest("GET", lookup.url, {k: v for k, v in headers.items() if k != "Content-Type"})]
-        planned.extend(PlannedRequest("POST", self.config.annotations_url, headers, self._post_body(annotation))
-                       for annotation in annotations)
-        return planned
+        first = PlannedRequest("GET", lookup.url, {k: v for k, v in headers.items() if k != "Content-Type"})
+        posts = (PlannedRequest("POST", self.config.annotations_url, headers, self._post_body(annotation))
+                 for annotation in self._iter_annotations(run))
+        return Planned(1 + count, itertools.chain([first], posts))
 
     def plan_dashboard(self, body: Mapping[str, Any]) -> PlannedRequest:
         """The `POST /api/dashboards/db` that saves a dashboard (credentials masked)."""
@@ -481,6 +495,9 @@ class GrafanaTarget:
 
     def _annotations(self, run: Run) -> List[Annotation]:
         return run_annotations(run, self.config.only_actions, self.config.tags)
+
+    def _iter_annotations(self, run: Run) -> Iterator[Annotation]:
+        return iter_run_annotations(run, self.config.only_actions, self.config.tags)
 
     def _send(self, run: Run, annotations: List[Annotation], notes: Optional[List[str]] = None,
               lookup_error: Optional[Unreachable] = None) -> Delivery:

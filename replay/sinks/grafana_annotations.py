@@ -31,7 +31,7 @@ Python function on an activity (chaosdb sent one point tagged `before` and one
 tagged `after`; our one region carries both).
 """
 import re
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..events import ACTIVITY, EXPERIMENT, INTERRUPTION, MARK, PHASE, Event, Run, epoch_ms
 from ..journal import PHASE_NAMES
@@ -45,6 +45,7 @@ __all__ = [
     "event_annotation",
     "event_tag",
     "run_annotations",
+    "iter_run_annotations",
     "run_tag",
     "tag_value",
     "tags_length",
@@ -105,14 +106,18 @@ def tags_length(tags: Sequence[str]) -> int:
 def run_annotations(run: Run, only_actions: bool = False,
                     extra_tags: Sequence[str] = ()) -> List[Annotation]:
     """The annotations of a run's events, in the run's order; events that show nothing are left out."""
-    annotations = []
+    return list(iter_run_annotations(run, only_actions, extra_tags))
+
+
+def iter_run_annotations(run: Run, only_actions: bool = False,
+                         extra_tags: Sequence[str] = ()) -> Iterator[Annotation]:
+    """`run_annotations`, one at a time."""
     for event in run.events:
         if only_actions and event.kind == ACTIVITY and event.activity_type == "probe":
             continue
         annotation = event_annotation(event, run.title, extra_tags)
         if annotation is not None:
-            annotations.append(annotation)
-    return annotations
+            yield annotation
 
 
 def event_annotation(event: Event, title: str, extra_tags: Sequence[str] = ()) -> Optional[Annotation]:

@@ -27,7 +27,7 @@ from ..config import JOURNAL_CONFIGURATION, Secret, Settings, as_bool, as_creden
 from ..delivery import CHAOSDB_DEFAULTS_KEY
 from ..errors import ConfigError
 from ..events import Run
-from . import Delivery, PlannedRequest
+from . import Delivery, Planned, PlannedRequest
 from .batching import CrossRunBatches, RunOutcome
 from .http import (Credentials, DaemonCall, Refused, Unreachable, answer_problem, base_url, request_with_retries,
                    server_error, tls_verify, unexpected_answer)
@@ -266,16 +266,27 @@ class InfluxTarget:
     # -- what would be sent -------------------------------------------------------------
 
     def plan(self, run: Run) -> List[PlannedRequest]:
+        return self.planned(run).whole()
+
+    def planned(self, run: Run) -> Planned:
         masked = self._headers(masked=True)
-        requests_ = []
+        first = []
         if self.config.create_database:
-            requests_.append(PlannedRequest("POST", f"{self.config.url}/query",
-                                            {k: v for k, v in masked.items() if k == "Authorization"},
-                                            {"q": self._create_database_statement()}))
-        for batch in _chunks(self._lines(run), self.config.batch_size):
-            requests_.append(PlannedRequest("POST", self._write_url_with_params(), masked,
-                                            "\n".join(line.line for line in batch)))
-        return requests_
+            first.append(PlannedRequest("POST", f"{self.config.url}/query",
+                                        {k: v for k, v in masked.items() if k == "Authorization"},
+                                        {"q": self._create_database_statement()}))
+        # The lines are made twice, counted then batched: the count is shown before the
+        # requests, and the lines of 10^6 events are never all held.
+        lines = sum(1 for _ in self._lines(run))
+        batches = -(-lines // self.config.batch_size)
+
+        def requests_() -> Iterator[PlannedRequest]:
+            yield from first
+            url = self._write_url_with_params()
+            for batch in _chunks(self._lines(run), self.config.batch_size):
+                yield PlannedRequest("POST", url, masked, "\n".join(line.line for line in batch))
+
+        return Planned(len(first) + batches, requests_())
 
     def _lines(self, run: Run) -> Iterator[EventLine]:
         if self.config.layout == CHAOSDB_LAYOUT:

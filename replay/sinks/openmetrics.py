@@ -28,9 +28,10 @@ import click
 
 from ..config import Settings, as_text
 from ..events import Run
-from . import Delivery, PlannedRequest
+from . import BodyText, Delivery, Planned, PlannedRequest
 from .prometheus_series import (ACTIVITIES_PER_SLICE, OPENMETRICS_END, Family, openmetrics_header,
-                                openmetrics_samples, openmetrics_text, run_families, run_family_slices)
+                                openmetrics_pieces, openmetrics_samples, openmetrics_text, run_families,
+                                run_family_slices, spooled_pieces)
 
 __all__ = ["OPTIONS", "OpenMetricsTarget", "targets"]
 
@@ -64,8 +65,13 @@ class OpenMetricsTarget:
         self._unwritten = False
 
     def plan(self, run: Run) -> List[PlannedRequest]:
-        families = run_families(run, delivery="openmetrics")
-        return [PlannedRequest("WRITE", self._path_for(run), {}, openmetrics_text(families))]
+        return self.planned(run).whole()
+
+    def planned(self, run: Run) -> Planned:
+        body = BodyText(lambda: spooled_pieces(
+            run_family_slices(run, delivery="openmetrics", activities_per_slice=ACTIVITIES_PER_SLICE),
+            openmetrics_pieces))
+        return Planned(1, [PlannedRequest("WRITE", self._path_for(run), {}, body)])
 
     def send(self, run: Run) -> Delivery:
         [delivery] = self.send_runs([run])

@@ -13,16 +13,23 @@ tags, and per activity its phase, type, name, occurrence and status. Outputs,
 errors and other free text never become labels.
 """
 import hashlib
+import pickle
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..events import ACTIVITY, Event, Run, epoch_ms
 
 __all__ = [
     "Family",
     "Series",
+    "SpooledFamilies",
+    "spooled_pieces",
+    "whole_families",
+    "text_exposition_pieces",
+    "openmetrics_pieces",
     "RUN_ID_LABEL",
     "DELIVERY_LABEL",
     "EXPERIMENT_REF_LABEL",
@@ -209,25 +216,103 @@ def merge_families(*runs_families: Sequence[Family]) -> List[Family]:
     return list(merged.values())
 
 
+# A family (its series left out) and its series, a part at a time.
+FamilyInParts = Tuple[Family, Iterable[Sequence[Series]]]
+
+
+class SpooledFamilies:
+    """`run_families`' families made from `run_family_slices`' parts, each family once, in
+    order of first appearance, with the series of every part in order: what the run's one
+    text or its requests are made of. Each part's series are spooled to a temporary file
+    of their family as they come: the 3 series of each of 10^6 activities are never all
+    held. `series` counts them; `close` removes the files."""
+
+    def __init__(self, slices: Iterable[Sequence[Family]]):
+        self._spools: Dict[str, Tuple[Family, IO[bytes]]] = {}
+        self.series = 0
+        try:
+            for families in slices:
+                for family in families:
+                    known = self._spools.get(family.name)
+                    if known is None:
+                        known = self._spools[family.name] = (Family(family.name, family.help, ()),
+                                                             tempfile.TemporaryFile(prefix=".chaos-replay-"))
+                    pickle.dump([(series.labels, series.points, series.event_id) for series in family.series],
+                                known[1], pickle.HIGHEST_PROTOCOL)
+                    self.series += len(family.series)
+        except BaseException:
+            self.close()
+            raise
+
+    def families(self) -> Iterator[FamilyInParts]:
+        for family, spool in self._spools.values():
+            spool.seek(0)
+            yield family, self._parts(spool)
+
+    @staticmethod
+    def _parts(spool: IO[bytes]) -> Iterator[List[Series]]:
+        while True:
+            try:
+                part = pickle.load(spool)
+            except EOFError:
+                return
+            yield [Series(*series) for series in part]
+
+    def close(self) -> None:
+        for _, spool in self._spools.values():
+            spool.close()
+        self._spools.clear()
+
+
+def spooled_pieces(slices: Iterable[Sequence[Family]],
+                   pieces: Callable[[Iterable[FamilyInParts]], Iterator[str]]) -> Iterator[str]:
+    """The text `pieces` (`openmetrics_pieces`, `text_exposition_pieces`) makes of the
+    families of `slices`, spooled (`SpooledFamilies`)."""
+    spooled = SpooledFamilies(slices)
+    try:
+        yield from pieces(spooled.families())
+    finally:
+        spooled.close()
+
+
+def whole_families(families: Iterable[Family]) -> Iterator[FamilyInParts]:
+    """Families held whole, as `SpooledFamilies.families` gives them."""
+    return ((family, [family.series]) for family in families)
+
+
 def text_exposition(families: Sequence[Family]) -> str:
     """Prometheus text format 0.0.4, last value of each series, no timestamps."""
-    lines = []
-    for family in families:
-        lines.extend(_family_header(family))
-        for series in family.series:
-            _, value = series.points[-1]
-            lines.append(f"{family.name}{label_text(series.labels)} {_number(value)}")
-    return "\n".join(lines) + "\n"
+    return "".join(text_exposition_pieces(whole_families(families)))
+
+
+def text_exposition_pieces(families: Iterable[FamilyInParts]) -> Iterator[str]:
+    """`text_exposition` a family part at a time (joined they are its text)."""
+    empty = True
+    for family, parts in families:
+        empty = False
+        yield "\n".join(_family_header(family)) + "\n"
+        for part in parts:
+            if part:
+                yield "".join(f"{family.name}{label_text(series.labels)} {_number(series.points[-1][1])}\n"
+                              for series in part)
+    if empty:
+        yield "\n"
 
 
 def openmetrics_text(families: Sequence[Family]) -> str:
     """OpenMetrics 1.0 with second timestamps, each family once, each series in time order, `# EOF`."""
-    lines = []
-    for family in families:
-        lines.extend(openmetrics_header(family))
-        lines.extend(openmetrics_samples(family))
-    lines.append(OPENMETRICS_END)
-    return "\n".join(lines) + "\n"
+    return "".join(openmetrics_pieces(whole_families(families)))
+
+
+def openmetrics_pieces(families: Iterable[FamilyInParts]) -> Iterator[str]:
+    """`openmetrics_text` a family part at a time (joined they are its text)."""
+    for family, parts in families:
+        yield "\n".join(openmetrics_header(family)) + "\n"
+        for part in parts:
+            samples = openmetrics_samples(Family(family.name, family.help, tuple(part)))
+            if samples:
+                yield "\n".join(samples) + "\n"
+    yield OPENMETRICS_END + "\n"
 
 
 def openmetrics_header(family: Family) -> List[str]:

@@ -31,7 +31,7 @@ import base64
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 from urllib.parse import quote
 
 import click
@@ -42,10 +42,12 @@ from ..delivery import LiveBatch
 from ..errors import ConfigError
 from ..events import Event, Run
 from ..journal import order
-from . import Delivery, PlannedRequest
+from . import BodyText, Delivery, Planned, PlannedRequest
 from .http import Refused, Unreachable, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
-from .prometheus_series import EXPERIMENT_REF_LABEL, experiment_ref_for, label_text, run_families, text_exposition
+from .prometheus_series import (ACTIVITIES_PER_SLICE, EXPERIMENT_REF_LABEL, experiment_ref_for, label_text,
+                                run_families, run_family_slices, spooled_pieces, text_exposition_pieces,
+                                whole_families)
 
 __all__ = ["OPTIONS", "PushgatewayConfig", "PushgatewayTarget", "targets", "pushgateway_config", "SUMMARY_NOTE"]
 
@@ -156,9 +158,13 @@ class PushgatewayTarget:
         self._summary_noted = False
 
     def plan(self, run: Run) -> List[PlannedRequest]:
+        return self.planned(run).whole()
+
+    def planned(self, run: Run) -> Planned:
         merged, live = self._merged(run, remember=False)
         headers = {"Content-Type": _CONTENT_TYPE, **self.config.endpoint.auth_headers(masked=True)}
-        return [PlannedRequest("PUT", self.group_url(merged), headers, self._body(merged, live))]
+        body = BodyText(lambda: self._body_pieces(merged, live, spooled=True))
+        return Planned(1, [PlannedRequest("PUT", self.group_url(merged), headers, body)])
 
     def send(self, run: Run) -> Delivery:
         ids = tuple(event.id for event in run.events)
@@ -237,14 +243,24 @@ class PushgatewayTarget:
         return experiment_ref_for(run.title)
 
     def _body(self, run: Run, live: bool) -> str:
+        return "".join(self._body_pieces(run, live))
+
+    def _body_pieces(self, run: Run, live: bool, spooled: bool = False) -> Iterator[str]:
+        """The body a piece at a time; `spooled`: the series of a run of 10^6 activities are
+        never all held (`SpooledFamilies`), for showing it."""
         experiment = run.experiment
         in_progress = live and (experiment is None or experiment.end is None)
         if self.config.layout == PEER_LAYOUT:
-            return peer_exposition(run, self.config.trace_id or run.run_id, self._ref(run),
-                                   run.chaoslib_version or "", in_progress)
-        families = run_families(run, trace_id=self.config.trace_id, experiment_ref=self._ref(run),
-                                in_progress=in_progress, delivery="pushgateway")
-        return text_exposition(families)
+            yield peer_exposition(run, self.config.trace_id or run.run_id, self._ref(run),
+                                  run.chaoslib_version or "", in_progress)
+            return
+        arguments = dict(trace_id=self.config.trace_id, experiment_ref=self._ref(run), in_progress=in_progress,
+                         delivery="pushgateway")
+        if spooled:
+            yield from spooled_pieces(run_family_slices(run, **arguments, activities_per_slice=ACTIVITIES_PER_SLICE),
+                                      text_exposition_pieces)
+        else:
+            yield from text_exposition_pieces(whole_families(run_families(run, **arguments)))
 
 
 def _run_start(run: Run) -> datetime:

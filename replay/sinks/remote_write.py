@@ -18,19 +18,20 @@ refusal says so. The same run replayed twice sends the same samples, which
 Prometheus stores once.
 """
 import struct
+from itertools import islice
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import click
 import requests
 
 from ..config import Settings, as_number
 from ..events import Run
-from . import Delivery, PlannedRequest
+from . import Delivery, Planned, PlannedRequest
 from .batching import CrossRunBatches, RunOutcome
 from .http import Refused, Unreachable, answer_problem, unexpected_answer
 from .prometheus_http import Endpoint, endpoint_settings
-from .prometheus_series import (ACTIVITIES_PER_SLICE, Family, Series, openmetrics_text, run_families,
+from .prometheus_series import (ACTIVITIES_PER_SLICE, Family, Series, SpooledFamilies, openmetrics_text, run_families,
                                 run_family_slices)
 
 __all__ = ["OPTIONS", "RemoteWriteConfig", "RemoteWriteTarget", "targets", "remote_write_config",
@@ -89,15 +90,30 @@ class RemoteWriteTarget:
         self._shared: Optional[CrossRunBatches] = None
 
     def plan(self, run: Run) -> List[PlannedRequest]:
+        return self.planned(run).whole()
+
+    def planned(self, run: Run) -> Planned:
         headers = {**_HEADERS, **self.config.endpoint.auth_headers(masked=True)}
-        plans = []
-        for batch in self._batches(run):
-            samples = sum(len(series.points) for _, series in batch)
-            description = (f"WriteRequest of {len(batch)} series, {samples} samples, "
-                           f"{len(write_request(batch))} bytes before snappy; as OpenMetrics:\n")
-            plans.append(PlannedRequest("POST", self.config.endpoint.url, headers,
-                                        description + openmetrics_text(_as_families(batch))))
-        return plans
+        # In the order `_batches` takes the series (family by family), which a run of 10^6
+        # activities makes a slice at a time: spooled, counted, then batched as they are shown.
+        spooled = SpooledFamilies(run_family_slices(run, delivery="remote_write",
+                                                    activities_per_slice=ACTIVITIES_PER_SLICE))
+        size = self.config.batch_size
+
+        def requests_() -> Iterator[PlannedRequest]:
+            try:
+                flat = ((family, series) for family, parts in spooled.families() for part in parts
+                        for series in part)
+                for batch in iter(lambda: list(islice(flat, size)), []):
+                    samples = sum(len(series.points) for _, series in batch)
+                    description = (f"WriteRequest of {len(batch)} series, {samples} samples, "
+                                   f"{len(write_request(batch))} bytes before snappy; as OpenMetrics:\n")
+                    yield PlannedRequest("POST", self.config.endpoint.url, headers,
+                                         description + openmetrics_text(_as_families(batch)))
+            finally:
+                spooled.close()
+
+        return Planned(-(-spooled.series // size), requests_())
 
     def send(self, run: Run) -> Delivery:
         all_ids = tuple(event.id for event in run.events)
