@@ -532,20 +532,28 @@ class _RunEntries:
         if self.error is not None:
             raise self.error
         events, self._events = self._events, []
-        if run_id != self.run_id:
-            # The run id came after the entries: each activity's id is the one of its run.
-            id_of, ordinals = activity_ids(run_id, self.phase), {}
-            for index, event in enumerate(events):
-                ordinal = ordinals.get(event.name, 0)
-                ordinals[event.name] = ordinal + 1
-                # _replace: the event is checked and frozen already, only its ids change.
-                events[index] = event._replace(id=id_of(event.name, ordinal), run_id=run_id)
-        defaulted_status = _status_of_unfinished(run_status)
-        if self._defaulted and defaulted_status != _status_of_unfinished(self.run_status):
-            # (every entry has its Event: an index is a position in `events`)
-            for index in self._defaulted:
-                events[index] = events[index]._replace(status=defaulted_status)
-        return events
+        return _of_the_run(events, self.phase, self.run_id, self.run_status, self._defaulted, run_id, run_status, {})
+
+
+def _of_the_run(events: List[Event], phase: str, made_with_id: str, made_with_status: Any, defaulted: List[int],
+                run_id: str, run_status: str, ordinals: Dict[str, int]) -> List[Event]:
+    """A phase's Events, made with the run id and status the members read until then told,
+    as those of the run `run_id` of status `run_status`; `defaulted`: the positions of those
+    whose entry had no status; `ordinals`: the phase's activities before these, per name."""
+    if run_id != made_with_id:
+        # The run id came after the entries: each activity's id is the one of its run.
+        id_of = activity_ids(run_id, phase)
+        for index, event in enumerate(events):
+            ordinal = ordinals.get(event.name, 0)
+            ordinals[event.name] = ordinal + 1
+            # _replace: the event is checked and frozen already, only its ids change.
+            events[index] = event._replace(id=id_of(event.name, ordinal), run_id=run_id)
+    defaulted_status = _status_of_unfinished(run_status)
+    if defaulted and defaulted_status != _status_of_unfinished(made_with_status):
+        # (every entry has its Event: an index is a position in `events`)
+        for index in defaulted:
+            events[index] = events[index]._replace(status=defaulted_status)
+    return events
 
 
 def _status_of_unfinished(run_status: Any) -> str:
@@ -884,17 +892,8 @@ class _StateProbes:
         if self.error is not None:
             raise self.error
         events, self.probes = self.probes, []
-        if run_id != self.run_id:
-            id_of = activity_ids(run_id, "during")
-            for index, event in enumerate(events):
-                ordinal = ordinals.get(event.name, 0)
-                ordinals[event.name] = ordinal + 1
-                events[index] = event._replace(id=id_of(event.name, ordinal), run_id=run_id)
-        defaulted_status = _status_of_unfinished(run_status)
-        if self.defaulted and defaulted_status != _status_of_unfinished(self.run_status):
-            for index in self.defaulted:
-                events[index] = events[index]._replace(status=defaulted_status)
-        return events, self.met
+        return _of_the_run(events, "during", self.run_id, self.run_status, self.defaulted, run_id, run_status,
+                           ordinals), self.met
 
 
 def _derive_activities(

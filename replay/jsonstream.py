@@ -122,10 +122,9 @@ class JsonStream:
             prefix, mark = _OBJECT_NEXT, comma
             char, at = self._char(comma + 1)
 
-    def slots(self) -> Iterator[int]:
-        """The indexes of the entries of the array starting at the next character, as
-        `members` gives an object's keys: after each, the caller takes the entry (`value`,
-        `members` or `entries`), so that an entry too is read a part at a time."""
+    def _open_array(self) -> Optional[int]:
+        """Past the `[` of the array at the next character: where it starts, or None for an
+        empty array (read to its `]`)."""
         char, start = self._char(self.at)
         self._keep = start
         if char != "[":
@@ -133,6 +132,15 @@ class JsonStream:
         char, self.at = self._char(start + 1)
         if char == "]":
             self.at += 1
+            return None
+        return start
+
+    def slots(self) -> Iterator[int]:
+        """The indexes of the entries of the array starting at the next character, as
+        `members` gives an object's keys: after each, the caller takes the entry (`value`,
+        `members` or `entries`), so that an entry too is read a part at a time."""
+        start = self._open_array()
+        if start is None:
             return
         prefix, mark, index = _ARRAY_FIRST, start, 0
         while True:
@@ -146,13 +154,8 @@ class JsonStream:
 
     def entries(self) -> Iterator[Any]:
         """The entries of the array starting at the next character, each whole, one by one."""
-        char, start = self._char(self.at)
-        self._keep = start
-        if char != "[":
-            self._fail(_ARRAY_FIRST, start)
-        char, self.at = self._char(start + 1)
-        if char == "]":
-            self.at += 1
+        start = self._open_array()
+        if start is None:
             return
         prefix, mark = _ARRAY_FIRST, start
         scan, comma_next = self._scan, _COMMA_NEXT.match

@@ -68,9 +68,12 @@ def timeline_blocks(run: Run, lines_per_block: int = TIMELINE_LINES_PER_BLOCK) -
         label = label_of.get(what)
         if label is None:
             label = label_of[what] = _label(event)
-        offset = f"+{(start - origin).total_seconds():.3f}s"
-        duration = "-" if end is None else f"{(end - start).total_seconds():.3f}s"
-        append(f"  {offset:>11} {duration:>10}  {label}")
+        # One format per line: the offset is never negative (`origin` is the earliest start), so
+        # `+` and the width of the number give what `f"+{offset:.3f}s"` right-aligned in 11 gives.
+        if end is None:
+            append(f"  {(start - origin).total_seconds():>+10.3f}s          -  {label}")
+        else:
+            append(f"  {(start - origin).total_seconds():>+10.3f}s {(end - start).total_seconds():>9.3f}s  {label}")
         if len(lines) >= lines_per_block:
             yield "\n".join(lines)
             lines.clear()

@@ -163,17 +163,22 @@ def test_truncated_anywhere_gives_json_s_error_with_line_and_column(tmp_path, na
 def test_invalid_json_anywhere_gives_json_s_error_with_line_and_column(tmp_path, corrupt):
     with open(os.path.join(JOURNALS, "generated-basic.json"), "rb") as handle:
         data = handle.read()
-    checked = 0
-    for at in range(5, len(data), max(1, len(data) // 40)):
-        path = _write(tmp_path, "bad.json", data[:at] + corrupt + data[at:])
-        expected = _error_of_the_whole_text(path)
-        if expected is None:  # still JSON: the reader says what is wrong with the journal instead
-            continue
-        with pytest.raises(JournalError) as caught:
-            read_journal(path, chunk_bytes=5)
-        assert str(caught.value) == expected, at
-        checked += 1
+    checked = sum(_fails_as_the_whole_text(tmp_path, data[:at] + corrupt + data[at:], chunk_bytes=5)
+                  for at in range(5, len(data), max(1, len(data) // 40)))
     assert checked > 20
+
+
+def _fails_as_the_whole_text(tmp_path, data: bytes, chunk_bytes: int) -> bool:
+    """Read a chunk at a time, `data` fails with the error its whole text gives; False when
+    the whole text gives none (still JSON: the reader says what is wrong with the journal)."""
+    path = _write(tmp_path, "bad.json", data)
+    expected = _error_of_the_whole_text(path)
+    if expected is None:
+        return False
+    with pytest.raises(JournalError) as caught:
+        read_journal(path, chunk_bytes=chunk_bytes)
+    assert str(caught.value) == expected, data[-80:]
+    return True
 
 
 @pytest.mark.parametrize("text", [
@@ -513,17 +518,9 @@ def test_a_recorded_event_s_error_comes_after_the_journal_s_own_and_before_its_e
 def test_a_recorded_journal_cut_or_corrupted_anywhere_gives_json_s_error(recorded_document, tmp_path):
     data = json.dumps(recorded_document, indent=1).encode()
     start = data.index(b'"extensions"')
-    checked = 0
-    for at in range(start, len(data), max(1, (len(data) - start) // 40)):
-        for changed in (data[:at], data[:at] + b"]" + data[at:], data[:at] + b"," + data[at:]):
-            path = _write(tmp_path, "bad.json", changed)
-            expected = _error_of_the_whole_text(path)
-            if expected is None:
-                continue
-            with pytest.raises(JournalError) as caught:
-                read_journal(path, chunk_bytes=7)
-            assert str(caught.value) == expected, at
-            checked += 1
+    checked = sum(_fails_as_the_whole_text(tmp_path, changed, chunk_bytes=7)
+                  for at in range(start, len(data), max(1, (len(data) - start) // 40))
+                  for changed in (data[:at], data[:at] + b"]" + data[at:], data[:at] + b"," + data[at:]))
     assert checked > 60
 
 
