@@ -7,9 +7,10 @@
 Every run replayed by one `chaos-replay` call goes into the same file; a
 `{run_id}` in the name gives one file per run instead.
 
-The runs' samples are spooled, one temporary file per family beside the
-output, as the runs come (memory holds one run's events at a time, not the
-whole input, and the series of a slice of its activities); the file is written once, when the last run is in (`finish`):
+The runs' series are spooled (`prometheus_series.SpooledFamilies`), one
+temporary file per family beside the output, as the runs come (memory holds one
+run's events at a time, not the whole input, and the series of a slice of its
+activities); the file is written once, when the last run is in (`finish`):
 written beside, then renamed, so it is never left half-written. `send` (one
 run) writes the file with every run sent so far at once.
 
@@ -19,19 +20,17 @@ leave the directory the user named.
 """
 import os
 import re
-import shutil
 import tempfile
 from hashlib import sha256
-from typing import IO, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import IO, Callable, List, Optional, Sequence, Set
 
 import click
 
 from ..config import Settings, as_text
 from ..events import Run
 from . import BodyText, Delivery, Planned, PlannedRequest
-from .prometheus_series import (ACTIVITIES_PER_SLICE, OPENMETRICS_END, Family, openmetrics_header,
-                                openmetrics_pieces, openmetrics_samples, openmetrics_text, run_families,
-                                run_family_slices, spooled_pieces)
+from .prometheus_series import (ACTIVITIES_PER_SLICE, SpooledFamilies, openmetrics_pieces, openmetrics_text,
+                                run_families, run_family_slices, spooled_pieces)
 
 __all__ = ["OPTIONS", "OpenMetricsTarget", "targets"]
 
@@ -58,9 +57,8 @@ class OpenMetricsTarget:
     def __init__(self, path: str):
         self.path = path
         self.label = f"openmetrics {path}"
-        # One file of many runs: its families in order of first appearance, each with
-        # a spool of its samples; the runs already in it.
-        self._families: Dict[str, Tuple[Family, IO[str]]] = {}
+        # One file of many runs: their families' series spooled beside it; the runs already in it.
+        self._spooled = SpooledFamilies(directory=os.path.dirname(os.path.abspath(path)))
         self._runs: Set[str] = set()
         self._unwritten = False
 
@@ -92,16 +90,14 @@ class OpenMetricsTarget:
         if not self._unwritten:
             return None
         try:
-            _replace_file(self.path, self._write_spooled)
+            _replace_file(self.path, lambda out: out.writelines(openmetrics_pieces(self._spooled.families())))
         except (OSError, ValueError) as error:
             return f"cannot write {self.path}: {_reason(error)}"
         self._unwritten = False
         return None
 
     def close(self) -> None:
-        for _, spool in self._families.values():
-            spool.close()
-        self._families.clear()
+        self._spooled.close()
 
     def _add(self, run: Run) -> Delivery:
         path = self._path_for(run)
@@ -113,33 +109,13 @@ class OpenMetricsTarget:
             elif run.run_id not in self._runs:  # the same run given twice is written once
                 for families in run_family_slices(run, delivery="openmetrics",
                                                   activities_per_slice=ACTIVITIES_PER_SLICE):
-                    self._spool(families)
+                    self._spooled.add(families)
                 self._runs.add(run.run_id)
                 self._unwritten = True
         except (OSError, ValueError) as error:  # ValueError: a NUL in the configured path
             return Delivery(self.label, (), ids, f"cannot write {path}: {_reason(error)}")
         return Delivery(self.label, ids, (), None,
                         (f"import with: promtool tsdb create-blocks-from openmetrics {path} <prometheus data dir>",))
-
-    def _spool(self, families: Sequence[Family]) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        for family in families:
-            known = self._families.get(family.name)
-            if known is None:
-                known = self._families[family.name] = (
-                    family, tempfile.TemporaryFile("w+", encoding="utf-8", dir=directory, prefix=".openmetrics-"))
-            samples = openmetrics_samples(family)
-            if samples:
-                known[1].write("\n".join(samples) + "\n")
-
-    def _write_spooled(self, out: IO[str]) -> None:
-        for family, spool in self._families.values():
-            out.write("\n".join(openmetrics_header(family)) + "\n")
-            spool.flush()
-            spool.seek(0)
-            shutil.copyfileobj(spool, out)
-            spool.seek(0, os.SEEK_END)
-        out.write(OPENMETRICS_END + "\n")
 
     def _path_for(self, run: Run) -> str:
         return self.path.replace("{run_id}", file_name_for(run.run_id))

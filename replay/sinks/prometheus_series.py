@@ -13,6 +13,7 @@ tags, and per activity its phase, type, name, occurrence and status. Outputs,
 errors and other free text never become labels.
 """
 import hashlib
+import os
 import pickle
 import re
 import tempfile
@@ -221,28 +222,36 @@ FamilyInParts = Tuple[Family, Iterable[Sequence[Series]]]
 
 
 class SpooledFamilies:
-    """`run_families`' families made from `run_family_slices`' parts, each family once, in
-    order of first appearance, with the series of every part in order: what the run's one
-    text or its requests are made of. Each part's series are spooled to a temporary file
-    of their family as they come: the 3 series of each of 10^6 activities are never all
+    """Families made a part at a time (`run_family_slices`' parts, or the families of runs
+    one after another) given back each family once, in order of first appearance, with
+    the series of every part in order: what one text or its requests are made of. Each
+    part's series are spooled to a temporary file of their family (in `directory`, else
+    the system's) as they come: the 3 series of each of 10^6 activities are never all
     held. `series` counts them; `close` removes the files."""
 
-    def __init__(self, slices: Iterable[Sequence[Family]]):
+    def __init__(self, slices: Iterable[Sequence[Family]] = (), directory: Optional[str] = None):
         self._spools: Dict[str, Tuple[Family, IO[bytes]]] = {}
+        self._directory = directory
         self.series = 0
         try:
             for families in slices:
-                for family in families:
-                    known = self._spools.get(family.name)
-                    if known is None:
-                        known = self._spools[family.name] = (Family(family.name, family.help, ()),
-                                                             tempfile.TemporaryFile(prefix=".chaos-replay-"))
-                    pickle.dump([(series.labels, series.points, series.event_id) for series in family.series],
-                                known[1], pickle.HIGHEST_PROTOCOL)
-                    self.series += len(family.series)
+                self.add(families)
         except BaseException:
             self.close()
             raise
+
+    def add(self, families: Sequence[Family]) -> None:
+        for family in families:
+            known = self._spools.get(family.name)
+            if known is None:
+                known = self._spools[family.name] = (Family(family.name, family.help, ()),
+                                                     tempfile.TemporaryFile(prefix=".chaos-replay-",
+                                                                            dir=self._directory))
+            spool = known[1]
+            spool.seek(0, os.SEEK_END)  # after the parts `families` read back, if it did
+            pickle.dump([(series.labels, series.points, series.event_id) for series in family.series],
+                        spool, pickle.HIGHEST_PROTOCOL)
+            self.series += len(family.series)
 
     def families(self) -> Iterator[FamilyInParts]:
         for family, spool in self._spools.values():
