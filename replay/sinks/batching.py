@@ -88,16 +88,14 @@ class CrossRunBatches:
         items = iter(items)
         while True:
             # The items are taken a batch's room at a time (one call, not one per item).
-            room = size - len(buffer)
-            buffer.extend(islice(items, room))
-            taken = len(buffer) - (size - room)
-            position += taken
-            if len(buffer) >= size:
-                self._dispatch()
-                buffer = self._items
-                self._segments.append((outcome, 0, position + 1))
-            elif taken < room:
+            before = len(buffer)
+            buffer.extend(islice(items, size - before))
+            position += len(buffer) - before
+            if len(buffer) < size:  # the items ran out before the batch was full
                 break
+            self._dispatch()
+            buffer = self._items
+            self._segments.append((outcome, 0, position + 1))
         with self._lock:
             outcome.items = position
             outcome._added = True
