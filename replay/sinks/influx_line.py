@@ -136,11 +136,13 @@ def _field_value(name: str, value: Any) -> Optional[str]:
 
 def timestamp_ns(event: Event) -> int:
     """The event's start in ns, plus its deterministic sub-microsecond offset."""
-    return epoch_us(event.start) * _SUB_MICROSECOND + _offset(event.id)
+    return _point_ns(epoch_us(event.start), event.id)
 
 
-def _offset(event_id: str) -> int:
-    return _first_four_bytes(sha256(event_id.encode("utf-8")).digest())[0] % _SUB_MICROSECOND
+def _point_ns(microsecond: int, event_id: str) -> int:
+    """A point's time: `microsecond` in ns plus the event's offset, the same on every replay."""
+    return microsecond * _SUB_MICROSECOND + \
+        _first_four_bytes(sha256(event_id.encode("utf-8")).digest())[0] % _SUB_MICROSECOND
 
 
 # The digest's first four bytes as a big-endian number, without slicing a copy first.
@@ -240,7 +242,7 @@ def iter_lines(run: Run, measurement: str = DEFAULT_MEASUREMENT) -> Iterator[Eve
         series, what, quoted_what = known
 
         microsecond = epoch_us(start)
-        timestamp = microsecond * _SUB_MICROSECOND + _offset(event_id)
+        timestamp = _point_ns(microsecond, event_id)
         if microsecond != taken_microsecond and forget_earlier:
             taken = {(series, timestamp)}
             taken_microsecond = microsecond
@@ -289,7 +291,7 @@ def iter_chaosdb_lines(run: Run, measurement: str = CHAOSDB_MEASUREMENT) -> Iter
                                        if isinstance(event.fields.get(name), str)}}
         moments = [("before", event.start)] + ([("after", event.end)] if event.end is not None else [])
         for scope, moment in moments:
-            timestamp = epoch_us(moment) * _SUB_MICROSECOND + _offset(event.id)
+            timestamp = _point_ns(epoch_us(moment), event.id)
             while (scope, timestamp) in taken:
                 timestamp += 1
             taken.add((scope, timestamp))
